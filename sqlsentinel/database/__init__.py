@@ -1,0 +1,1 @@
+"""Connect to databases: one cached SQLAlchemy engine per URL."""

@@ -1,0 +1,1 @@
+"""Run alerts: the query runner, and (later) state, history and the decision."""

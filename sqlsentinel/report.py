@@ -1,0 +1,198 @@
+"""Format what the commands print: config summaries and query results, as text or JSON.
+
+Pure: takes plain values, returns strings. Every URL is shown redacted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlsentinel.config import Alert, Config
+from sqlsentinel.durations import format_duration
+from sqlsentinel.models import JsonValue, QueryResult
+from sqlsentinel.redact import redact_url
+
+__all__ = ["Connection", "config_summary", "execution", "to_json"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The outcome of connecting to one data source."""
+
+    name: str
+    server: str | None = None
+    error: str | None = None
+
+
+def to_json(value: Any) -> str:
+    """Return ``value`` as indented JSON (results are already JSON-safe)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def channel_summary(alert: Alert) -> str:
+    """Describe where an alert notifies, without secrets."""
+    parts = []
+    for channel in alert.notify:
+        recipients = getattr(channel, "recipients", None)
+        if recipients:
+            parts.append(f"{channel.channel} to {', '.join(recipients)}")
+        elif channel.channel == "sns":
+            parts.append(f"sns to {getattr(channel, 'topic_arn', '')}")
+        elif channel.channel == "webhook":
+            parts.append(f"webhook to {redact_url(getattr(channel, 'url', ''), hide_path=True)}")
+        else:
+            parts.append(channel.channel)
+    return "; ".join(parts) if parts else "nothing (no notify entries)"
+
+
+def _when(instant: datetime, alert: Alert) -> str:
+    return instant.astimezone(alert.schedule.tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def config_summary(
+    config: Config,
+    now: datetime,
+    *,
+    connections: Sequence[Connection] = (),
+    results: Mapping[str, QueryResult] | None = None,
+    runs: int = 3,
+    fmt: str = "text",
+) -> str:
+    """Summarise a valid config; with ``connections``/``results``, also the connect check."""
+    if fmt == "json":
+        return to_json(_summary_json(config, now, connections, results, runs))
+    enabled = len(config.enabled_alerts)
+    sources = len(config.data_sources)
+    lines = [
+        f"{config.source or 'The config'} is valid: {_count(len(config.alerts), 'alert')} "
+        f"({enabled} enabled), {_count(sources, 'data source')}.",
+        "",
+        "Data sources",
+    ]
+    width = max((len(name) for name in config.data_sources), default=0)
+    for name, source in config.data_sources.items():
+        lines.append(f"  {name:<{width}}  {redact_url(source.url)}")
+    lines += ["", "Alerts"]
+    for alert in config.alerts:
+        state = "enabled" if alert.enabled else "disabled"
+        lines.append(f"  {alert.name}  [{state}, {alert.severity}, database {alert.database}]")
+        lines.append(f"    schedule  {alert.schedule.expression}  ({alert.timezone})")
+        if alert.enabled:
+            upcoming = alert.schedule.next_runs(now, runs)
+            lines.append(f"    next      {', '.join(_when(run, alert) for run in upcoming)}")
+        lines.append(
+            f"    policy    timeout {format_duration(alert.timeout)}, cooldown "
+            f"{format_duration(alert.cooldown)}, grace {format_duration(alert.misfire_grace)}"
+        )
+        lines.append(f"    notify    {channel_summary(alert)}")
+    if connections:
+        lines += ["", "Connections"]
+        for item in connections:
+            outcome = (
+                f"connected ({item.server})" if item.error is None else f"FAILED: {item.error}"
+            )
+            lines.append(f"  {item.name:<{width}}  {outcome}")
+    if results is not None:
+        lines += ["", "Queries (read-only, rolled back)"]
+        name_width = max((len(name) for name in results), default=0)
+        for name, result in results.items():
+            lines.append(f"  {name:<{name_width}}  {_one_line(result)}")
+    return "\n".join(lines)
+
+
+def _one_line(result: QueryResult) -> str:
+    if result.error is not None:
+        return f"{result.status:<7} {result.error}"
+    values = ""
+    if result.actual_value is not None or result.threshold is not None:
+        values = f"actual {_show(result.actual_value)} / threshold {_show(result.threshold)}  "
+    return f"{result.status:<7} {values}({result.duration_ms} ms)"
+
+
+def _summary_json(
+    config: Config,
+    now: datetime,
+    connections: Sequence[Connection],
+    results: Mapping[str, QueryResult] | None,
+    runs: int,
+) -> dict[str, JsonValue]:
+    out: dict[str, JsonValue] = {
+        "config": config.source,
+        "valid": True,
+        "data_sources": [
+            {"name": name, "url": redact_url(source.url)}
+            for name, source in config.data_sources.items()
+        ],
+        "alerts": [
+            {
+                "name": alert.name,
+                "enabled": alert.enabled,
+                "schedule": alert.schedule.expression,
+                "timezone": alert.timezone,
+                "database": alert.database,
+                "severity": alert.severity.value,
+                "next_runs": [
+                    run.isoformat().replace("+00:00", "Z")
+                    for run in (alert.schedule.next_runs(now, runs) if alert.enabled else [])
+                ],
+                "notify": [channel.channel for channel in alert.notify],
+            }
+            for alert in config.alerts
+        ],
+    }
+    if connections:
+        out["connections"] = [
+            {"name": c.name, "ok": c.error is None, "server": c.server, "error": c.error}
+            for c in connections
+        ]
+    if results is not None:
+        out["queries"] = {name: result.to_dict() for name, result in results.items()}
+    return out
+
+
+def execution(
+    alert: Alert,
+    result: QueryResult,
+    *,
+    started_at: datetime,
+    dry_run: bool = False,
+    fmt: str = "text",
+) -> str:
+    """Describe one alert run."""
+    if fmt == "json":
+        return to_json(
+            {
+                "alert": alert.name,
+                "database": alert.database,
+                "started_at": started_at.isoformat().replace("+00:00", "Z"),
+                "dry_run": dry_run,
+                **result.to_dict(),
+            }
+        )
+    rows = [("alert", alert.name), ("status", result.status.value)]
+    if result.error is not None:
+        rows.append(("error", result.error))
+    else:
+        rows += [("actual", _show(result.actual_value)), ("threshold", _show(result.threshold))]
+        for index, (key, value) in enumerate(result.context.items()):
+            rows.append(("context" if index == 0 else "", f"{key}: {_show(value)}"))
+    rows += [("duration", f"{result.duration_ms} ms"), ("database", alert.database)]
+    if dry_run:
+        rows.append(("dry run", "nothing was sent and nothing was recorded"))
+    return "\n".join(f"{label:<10} {value}".rstrip() for label, value in rows)
+
+
+def _show(value: JsonValue) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
