@@ -23,12 +23,17 @@ MAX_VALUES = 100_000
 
 
 class ExpansionProblem(Exception):
-    """A value that could not be expanded, with where it is in the document."""
+    """A value that could not be expanded, with where it is in the document.
 
-    def __init__(self, path: Path, message: str) -> None:
+    A ``fatal`` problem (a self-containing alias, an alias bomb) stopped the expansion, so the
+    document must not be validated any further.
+    """
+
+    def __init__(self, path: Path, message: str, *, fatal: bool = False) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
+        self.fatal = fatal
 
 
 def expand_value(text: str, environ: Mapping[str, str]) -> str:
@@ -78,10 +83,14 @@ def expand_tree(
         nonlocal count
         count += 1
         if count > MAX_VALUES:
+            # Name the top-level key (or the alert's field) that holds the bomb, not the
+            # arbitrary value deep inside it where the count ran out.
+            where = path[:3] if path[:1] == ("alerts",) else path[:1]
             raise ExpansionProblem(
-                path,
+                where,
                 f"holds more than {MAX_VALUES} values once YAML aliases are expanded; "
                 "simplify the anchors and aliases",
+                fatal=True,
             )
         if isinstance(value, str):
             if skip(path):
@@ -93,7 +102,7 @@ def expand_tree(
                 return value
         if isinstance(value, dict | list):
             if id(value) in active:
-                raise ExpansionProblem(path, "is a YAML alias that contains itself")
+                raise ExpansionProblem(path, "is a YAML alias that contains itself", fatal=True)
             active.add(id(value))
             try:
                 if isinstance(value, dict):

@@ -8,9 +8,11 @@ not permitted"; a person needs ``alerts.yaml:12: alert 'revenue' field 'notify[1
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Collection
+from datetime import date, datetime
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -18,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from sqlsentinel.config.schema import CHANNEL_TYPES, ConfigFile
 from sqlsentinel.errors import ConfigProblem
 
-__all__ = ["Locate", "describe", "from_validation", "subject", "suggest"]
+__all__ = ["Locate", "describe", "from_validation", "printable", "subject", "suggest"]
 
 Locate = Callable[[tuple[Any, ...]], int | None]
 
@@ -28,6 +30,7 @@ _SECRET_FIELDS = frozenset(
 )
 _PLAIN = {
     "string_type": "must be text",
+    "string_unicode": "must be text",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
     "int_type": "must be a whole number",
@@ -39,6 +42,17 @@ _PLAIN = {
     "model_attributes_type": "must be a mapping of keys to values",
     "string_pattern_mismatch": "does not have the expected form",
 }
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with control characters escaped (``\\n``), so a problem stays one line.
+
+    Names and values come from the file; a line break in one must not split an error line.
+    """
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def suggest(word: str, choices: list[str]) -> str | None:
@@ -60,6 +74,10 @@ def describe(value: object) -> str:
         return "a number"
     if isinstance(value, str):
         return "text"
+    if isinstance(value, bytes):
+        return "binary data"
+    if isinstance(value, date):
+        return "a date"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -74,8 +92,8 @@ def subject(path: tuple[Any, ...], data: Any) -> tuple[str | None, str | None]:
     if len(path) >= 2 and path[0] == "alerts" and isinstance(path[1], int):
         name = _get(data, (*path[:2], "name"))
         if isinstance(name, str) and name.strip():
-            alert, rest = name, path[2:]
-    return alert, (_render(rest) or None)
+            alert, rest = printable(name), path[2:]
+    return alert, (printable(_render(rest)) or None)
 
 
 def from_validation(
@@ -93,30 +111,43 @@ def from_validation(
             continue
         kind = error["type"]
         top_level = kind == "missing" and path == ("alerts",)
-        key = path[-1] if (kind == "extra_forbidden" or top_level) and path else None
-        where = path[:-1] if key is not None else path
+        bad_key = kind in ("extra_forbidden", "invalid_key") or _is_key_error(error["loc"])
+        where = path[:-1] if (bad_key or top_level) and path else path
         alert, field = subject(where, data)
-        message = _message(error, path, data)
-        problems.append(ConfigProblem(message, label, locate(path), alert, field))
+        message = _key_message(path[-1]) if _is_key_error(error["loc"]) else None
+        message = message or _message(error, path, data)
+        problems.append(ConfigProblem(printable(message), label, locate(path), alert, field))
     return _unique(problems)
+
+
+def _is_key_error(loc: tuple[Any, ...]) -> bool:
+    """Say whether pydantic blames a mapping's key rather than its value (``labels: {5: x}``)."""
+    return bool(loc) and loc[-1] == "[key]"
+
+
+def _key_message(key: object) -> str:
+    return f"the key {_yaml_scalar(key)} must be text; put it in quotes"
 
 
 def _message(error: Any, path: tuple[Any, ...], data: Any) -> str:
     kind: str = error["type"]
     value = _get(data, path)
     leaf = path[-1] if path else None
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "invalid_key"):
         allowed = _allowed_keys(error["loc"][:-1])
         close = suggest(str(leaf), allowed) if allowed else None
         hint = f" (did you mean '{close}'?)" if close else ""
         if not hint and allowed:
             hint = f" (allowed keys: {', '.join(allowed)})"
-        return f"unknown key '{leaf}'{hint}"
+        shown = f"'{leaf}'" if isinstance(leaf, str) else _yaml_scalar(leaf)
+        return f"unknown key {shown}{hint}"
     if kind == "missing":
         if path == ("alerts",):
             return "has no 'alerts:' list; add the alerts to run under 'alerts:'"
         return "is required but missing"
     if kind == "union_tag_invalid":
+        if isinstance(value, dict) and value.get("channel") is None:
+            return f"has an empty 'channel:'; say which channel it is: {', '.join(CHANNEL_TYPES)}"
         tag = str(error["ctx"]["tag"])
         close = suggest(tag, list(CHANNEL_TYPES))
         hint = f"did you mean '{close}'? " if close else ""
@@ -143,7 +174,7 @@ def _message(error: Any, path: tuple[Any, ...], data: Any) -> str:
     plain = _PLAIN.get(kind)
     if plain is None:
         return f"{error['msg']}{_got(leaf, value)}"
-    if kind == "string_type" and isinstance(value, int | float | bool):
+    if kind == "string_type" and isinstance(value, int | float | bool | date):
         return f"{plain}; put {_yaml_scalar(value)} in quotes"
     if isinstance(value, dict | list) or value is None:
         return f"{plain}, but it is {describe(value)}"
@@ -151,8 +182,13 @@ def _message(error: Any, path: tuple[Any, ...], data: Any) -> str:
 
 
 def _yaml_scalar(value: object) -> str:
+    """Write ``value`` back the way YAML spelled it (``true``, ``2024-01-01``, ``~``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "~"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
     return str(value)
 
 
@@ -168,6 +204,9 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     path: list[Any] = []
     current = data
     for part in loc:
+        if isinstance(current, dict) and part not in current:
+            # pydantic writes a ``null`` or ``true`` key as the text 'None' or 'True'
+            part = next((key for key in current if str(key) == str(part)), part)
         if (isinstance(current, dict) and part in current) or (
             isinstance(current, list) and isinstance(part, int) and part < len(current)
         ):

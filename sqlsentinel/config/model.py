@@ -14,15 +14,16 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from sqlsentinel.config.messages import printable
 from sqlsentinel.config.schema import (
     Channel,
     ConfigFile,
     NotificationSettings,
     WebhookChannel,
 )
+from sqlsentinel.config.secrets import header_secrets, url_secrets
 from sqlsentinel.errors import ConfigError, ConfigProblem
 from sqlsentinel.models import EmptyResult, Severity
-from sqlsentinel.redact import url_password
 from sqlsentinel.scheduler.cron import CronSchedule
 
 __all__ = ["DEFAULT_DATA_SOURCE", "Alert", "Config", "DataSource", "resolve"]
@@ -125,17 +126,21 @@ class Config:
 
     def secrets(self) -> set[str]:
         """Return every secret value in the config, for :data:`sqlsentinel.redact.redactor`."""
-        found = {url_password(source.url) for source in self.data_sources.values()}
+        found: set[str | None] = set()
+        for source in self.data_sources.values():
+            found.update(url_secrets(source.url))
         if self.state_url:
-            found.add(url_password(self.state_url))
+            found.update(url_secrets(self.state_url))
         found.add(self.notifications.email.smtp_password)
         found.add(self.notifications.slack.webhook_url)
         for alert in self.alerts:
             for channel in alert.notify:
                 if isinstance(channel, WebhookChannel):
                     found.add(channel.secret)
-                    found.add(url_password(channel.url))
-                    found.update(channel.headers.values())
+                    # Discord, Teams and many receivers carry the token in the path itself.
+                    found.add(channel.url)
+                    found.update(url_secrets(channel.url))
+                    found.update(header_secrets(channel.headers))
                 elif channel.channel == "slack":
                     found.add(channel.webhook_url)
         return {secret for secret in found if secret}
@@ -151,6 +156,7 @@ def resolve(spec: ConfigFile, *, source: str | None, locate: Locate) -> Config:
     def problem(
         path: tuple[Any, ...], message: str, alert: str | None = None, key: str = ""
     ) -> None:
+        message = printable(message)
         problems.append(ConfigProblem(message, source, locate(path), alert, key or None))
 
     sources: dict[str, DataSource] = {}
