@@ -19,6 +19,12 @@ MySQL and MariaDB end a transaction implicitly before DDL (``DROP TABLE``), so a
 *transaction* alone would let DDL through; the session's default access mode is made
 read-only as well, which also covers the transaction the server opens after that implicit
 commit.
+
+A read-only transaction only holds if the query cannot end it. PostgreSQL's simple query
+protocol runs every statement of ``SELECT 'OK' AS status; COMMIT; DROP TABLE t``, and the
+``DROP`` would run after the ``COMMIT`` in a new, writable transaction. So on PostgreSQL the
+alert query is sent with the extended protocol (psycopg's pipeline mode), which accepts
+exactly one statement. PyMySQL does not enable multi-statements and sqlite3 refuses them.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class Failure(enum.Enum):
     TIMEOUT = "timeout"
     WRITE = "write"
     CONNECTION_CHANGE = "connection change"
+    SEVERAL_STATEMENTS = "several statements"
 
 
 def _dbapi(conn: Connection) -> Any:
@@ -68,9 +75,20 @@ class QuerySession:
 class PostgresSession(QuerySession):
     server_timeout = True
 
+    def __init__(self) -> None:
+        self._cursor_factory: Any = None
+
     def begin(self, conn: Connection, timeout: float) -> None:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
+        raw = _dbapi(conn)
+        self._cursor_factory = raw.cursor_factory
+        raw.cursor_factory = _one_statement_cursor()
+
+    def end(self, conn: Connection) -> None:
+        if self._cursor_factory is not None:
+            _dbapi(conn).cursor_factory = self._cursor_factory
+            self._cursor_factory = None
 
     def cancel(self, engine: Engine, conn: Connection) -> None:
         raw = _dbapi(conn)
@@ -82,18 +100,56 @@ class PostgresSession(QuerySession):
             return Failure.TIMEOUT
         if state == "25006":  # read_only_sql_transaction
             return Failure.WRITE
+        primary = getattr(getattr(error, "diag", None), "message_primary", None) or ""
+        if state == "42601" and "multiple commands" in primary:  # the extended protocol's refusal
+            return Failure.SEVERAL_STATEMENTS
         return None
+
+
+def _one_statement_cursor() -> type[Any]:
+    """Return a psycopg cursor class whose ``execute`` sends exactly one statement.
+
+    Pipeline mode always uses the extended query protocol, which rejects a string holding
+    several statements ("cannot insert multiple commands into a prepared statement") and,
+    with no parameters, leaves ``%`` alone. With a libpq too old for pipelines (< 14), a
+    prepared statement is the other way to the extended protocol.
+    """
+    global _OneStatementCursor
+    if _OneStatementCursor is None:
+        import psycopg
+
+        class OneStatementCursor(psycopg.Cursor[Any]):
+            def execute(
+                self,
+                query: Any,
+                params: Any = None,
+                *,
+                prepare: bool | None = None,
+                binary: bool | None = None,
+            ) -> OneStatementCursor:
+                if not psycopg.Pipeline.is_supported():
+                    super().execute(query, params, prepare=True, binary=binary)
+                    return self
+                with self.connection.pipeline():
+                    super().execute(query, params, prepare=prepare, binary=binary)
+                return self
+
+        _OneStatementCursor = OneStatementCursor
+    return _OneStatementCursor
+
+
+_OneStatementCursor: type[Any] | None = None
+
+
+def _is_mariadb(conn: Connection) -> bool:
+    return bool(getattr(conn.dialect, "is_mariadb", False))
 
 
 class MySQLSession(QuerySession):
     server_timeout = True
 
-    def __init__(self) -> None:
-        self._mariadb: bool | None = None
-
     def begin(self, conn: Connection, timeout: float) -> None:
-        self._mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
-        if self._mariadb:
+        if _is_mariadb(conn):
             conn.exec_driver_sql(f"SET SESSION max_statement_time = {timeout:.3f}")
         else:
             conn.exec_driver_sql(
@@ -104,13 +160,21 @@ class MySQLSession(QuerySession):
 
     def end(self, conn: Connection) -> None:
         conn.exec_driver_sql("SET SESSION TRANSACTION READ WRITE")
-        variable = "max_statement_time" if self._mariadb else "max_execution_time"
+        variable = "max_statement_time" if _is_mariadb(conn) else "max_execution_time"
         conn.exec_driver_sql(f"SET SESSION {variable} = DEFAULT")
 
     def cancel(self, engine: Engine, conn: Connection) -> None:
+        # A connection of its own, not one from the pool: the pool may be exhausted by the
+        # very queries that need cancelling, and a checkout would wait for one of them.
         thread_id = int(_dbapi(conn).thread_id())
-        with engine.connect() as other:
-            other.exec_driver_sql(f"KILL QUERY {thread_id}")
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        other = engine.dialect.connect(*cargs, **{"connect_timeout": 10, **cparams})
+        try:
+            cursor = other.cursor()
+            cursor.execute(f"KILL QUERY {thread_id}")
+            cursor.close()
+        finally:
+            other.close()
 
     def classify(self, error: BaseException) -> Failure | None:
         code = error.args[0] if error.args and isinstance(error.args[0], int) else None
@@ -154,6 +218,8 @@ class SQLiteSession(QuerySession):
             return Failure.WRITE
         if name == "SQLITE_AUTH":
             return Failure.CONNECTION_CHANGE
+        if isinstance(error, sqlite3.ProgrammingError) and "one statement at a time" in str(error):
+            return Failure.SEVERAL_STATEMENTS
         return None
 
     def _progress(self) -> int:

@@ -6,12 +6,14 @@ The steps of :func:`run_query`:
 2. Check a connection out of the engine's pool (pre-pinged).
 3. Begin a read-only transaction with the timeout enforced by the server
    (:mod:`sqlsentinel.executor.dialects`).
-4. Run the SQL exactly as written — no bind-parameter parsing, so ``LIKE 'a%'`` and ``':x'``
-   mean what they say — under a client-side guard that cancels it from another thread if the
-   server has not stopped it shortly after the timeout.
+4. Run the SQL exactly as written, as one statement — no bind-parameter parsing, so
+   ``LIKE 'a%'`` and ``':x'`` mean what they say, and no second statement after a ``;`` —
+   under a client-side guard that cancels it from another thread if the server has not
+   stopped it shortly after the timeout.
 5. Fetch at most two rows (enough to tell "one" from "more than one").
 6. Roll back, always, and restore the session; a connection whose state is unknown (the guard
-   fired, or the statement was not a query) is discarded instead of pooled.
+   fired, or the statement was not a query) is discarded instead of pooled. A query the
+   server stopped at its own timeout leaves the connection in a known state: it is kept.
 7. Hold the rows to the contract (:mod:`sqlsentinel.executor.contract`).
 
 Failures never escape as exceptions: they are results with status ERROR or TIMEOUT and an
@@ -80,7 +82,7 @@ def ping(engine: Engine) -> tuple[str | None, str | None]:
     url = engine.url.render_as_string(hide_password=False)
     missing = missing_sqlite_file(url)
     if missing is not None:
-        return None, missing
+        return None, f"could not connect to {redact_url(url)}: {missing}"
     try:
         with engine.connect() as conn:
             dialect = conn.dialect
@@ -103,7 +105,7 @@ def _fetch(
     url = engine.url.render_as_string(hide_password=False)
     missing = missing_sqlite_file(url)
     if missing is not None:
-        raise QueryError(missing)
+        raise QueryError(f"could not connect to {redact_url(url)}: {missing}")
     try:
         conn = engine.connect()
     except SQLAlchemyError as exc:
@@ -131,16 +133,19 @@ def _fetch(
                 rows = result.fetchmany(2)
                 result.close()
         except DBAPIError as exc:
+            # The server reported the error (its own timeout included) and the connection
+            # is in a known state; a rollback makes it reusable. If the guard fired, it is
+            # discarded below whatever the error says.
+            keep = True
             failure = session.classify(exc.orig) if exc.orig is not None else None
             if guard.fired or failure is Failure.TIMEOUT:
                 raise QueryTimeout(_timeout_message(timeout)) from exc
-            keep = True
             raise QueryError(_failure_message(failure, exc)) from exc
         except SQLAlchemyError as exc:
             raise QueryError(_reason(exc)) from exc
+        keep = True
         if guard.fired or time.monotonic() - began > timeout:
             raise QueryTimeout(_timeout_message(timeout))
-        keep = True
         return columns, rows
     finally:
         _release(conn, session, keep=keep and not guard.fired)
@@ -203,6 +208,11 @@ def _failure_message(failure: Failure | None, exc: Exception) -> str:
         return (
             "the query tried to write to the database; alert queries run in a read-only "
             "transaction that is always rolled back, so nothing was changed — use a SELECT"
+        )
+    if failure is Failure.SEVERAL_STATEMENTS:
+        return (
+            "the query holds more than one statement; an alert query must be a single SELECT "
+            "that returns a status column, so nothing was run"
         )
     if failure is Failure.CONNECTION_CHANGE:
         return (

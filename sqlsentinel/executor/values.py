@@ -22,7 +22,8 @@ def json_safe(value: object) -> JsonValue:
     """Return ``value`` as a JSON-compatible value, without losing what it says.
 
     * ``Decimal``: an ``int`` when whole, a ``float`` when the float prints the same digits,
-      else the exact decimal text (money must not become 0.30000000000000004).
+      else the exact decimal text (money must not become 0.30000000000000004); text too when
+      its exponent is a thousand or more either way, which no JSON number holds usefully.
     * non-finite floats and decimals: ``"NaN"``, ``"Infinity"``, ``"-Infinity"``, since JSON
       has no such numbers.
     * ``datetime``/``date``/``time``: ISO 8601 text; ``timedelta``: ``str()`` (``1 day, 2:00:00``).
@@ -54,9 +55,18 @@ def json_safe(value: object) -> JsonValue:
     return str(value)
 
 
+# Python refuses to turn an int of more than 4300 digits into text (so ``json.dumps`` fails
+# on it), and PostgreSQL's NUMERIC holds 131072; beyond this many digits a decimal is text.
+_MAX_INT_DIGITS = 1000
+
+
 def _decimal(value: Decimal) -> JsonValue:
     if not value.is_finite():
         return "NaN" if value.is_nan() else ("-Infinity" if value < 0 else "Infinity")
+    if value.is_zero():
+        return 0  # however many zeros after the point (PostgreSQL: round(0, 2000))
+    if abs(value.adjusted()) >= _MAX_INT_DIGITS:
+        return str(value)  # exact, in scientific notation rather than a thousand zeros
     if value == value.to_integral_value():
         return int(value)
     as_float = float(value)
