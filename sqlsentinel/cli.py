@@ -11,13 +11,21 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlsentinel import __version__
 from sqlsentinel.errors import ConfigError, SentinelError, StateStoreError
-from sqlsentinel.redact import RedactingFormatter, redactor
+from sqlsentinel.redact import RedactingFormatter, redact_url, redactor
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from sqlsentinel.config import Config
 
 __all__ = ["EXIT_ALERT_FAILED", "EXIT_CONFIG", "EXIT_OK", "EXIT_STATE", "main"]
 
@@ -67,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         aliases=["validate"],
         parents=[common],
         help="validate a config and show what it will do",
-        description=(
+        description=_paragraph(
             "Validate CONFIG and print its data sources (passwords masked) and each alert with "
             "its schedule, timezone and next three runs. With --connect, also connect to "
             "every data source and run every enabled alert's query once, read-only and "
@@ -88,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "execute",
         parents=[common],
         help="run one alert now and print its outcome",
-        description=(
+        description=_paragraph(
             "Run ALERT's query now and print its status, actual value, threshold, context "
             "and duration. Disabled alerts can be run this way too."
         ),
@@ -103,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(execute)
     execute.set_defaults(handler=_execute)
     return parser
+
+
+def _paragraph(text: str) -> str:
+    # the raw formatter keeps the epilog's table as written, so descriptions are wrapped here
+    return textwrap.fill(text, width=78)
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:
@@ -130,32 +143,36 @@ def _instant(text: str) -> datetime:
 def _test(args: argparse.Namespace) -> int:
     from sqlsentinel import report
     from sqlsentinel.config import load_config
-    from sqlsentinel.database.engines import check_driver
 
     config = load_config(args.config)
-    for name, source in config.data_sources.items():
-        check_driver(source.url, where=f"data source '{name}'")
+    log.debug("loaded %s (alerts: %d)", args.config, len(config.alerts))
+    # Creating an engine connects to nothing, but it is where SQLAlchemy reads the URL: a
+    # dialect it does not know or a port that is not a number is a config error even here.
+    engines = {name: _engine_for(config, name) for name in config.data_sources}
     now = args.now or datetime.now(UTC)
     if not args.connect:
-        print(report.config_summary(config, now, fmt=args.format))
+        _emit(report.config_summary(config, now, fmt=args.format))
         return EXIT_OK
 
-    from sqlsentinel.database.engines import get_engine
     from sqlsentinel.executor.query import ping, run_query
 
     connections = []
-    for name in sorted({alert.database for alert in config.enabled_alerts}):
-        server, error = ping(get_engine(config.data_sources[name].url))
+    for name, engine in engines.items():
+        log.debug("connecting to data source '%s' (%s)", name, redact_url(str(engine.url)))
+        server, error = ping(engine)
         connections.append(report.Connection(name, server, error))
     reachable = {item.name for item in connections if item.error is None}
     results = {}
     for alert in config.enabled_alerts:
         if alert.database in reachable:
-            engine = get_engine(config.data_sources[alert.database].url)
+            log.debug("running the query of alert '%s'", alert.name)
             results[alert.name] = run_query(
-                engine, alert.query, timeout=alert.timeout, empty_result=alert.empty_result
+                engines[alert.database],
+                alert.query,
+                timeout=alert.timeout,
+                empty_result=alert.empty_result,
             )
-    print(
+    _emit(
         report.config_summary(
             config, now, connections=connections, results=results, fmt=args.format
         )
@@ -167,20 +184,17 @@ def _test(args: argparse.Namespace) -> int:
 def _execute(args: argparse.Namespace) -> int:
     from sqlsentinel import report
     from sqlsentinel.config import load_config
-    from sqlsentinel.database.engines import check_driver, get_engine
     from sqlsentinel.executor.query import run_query
 
     config = load_config(args.config)
     alert = config.alert(args.alert)
-    source = config.data_sources[alert.database]
-    check_driver(source.url, where=f"data source '{alert.database}'")
+    engine = _engine_for(config, alert.database)
+    log.debug("running the query of alert '%s' on data source '%s'", alert.name, alert.database)
     started_at = datetime.now(UTC)
-    result = run_query(
-        get_engine(source.url), alert.query, timeout=alert.timeout, empty_result=alert.empty_result
-    )
+    result = run_query(engine, alert.query, timeout=alert.timeout, empty_result=alert.empty_result)
     if result.error is not None:
         log.warning("alert '%s' %s: %s", alert.name, result.status.value, result.error)
-    print(
+    _emit(
         report.execution(
             alert, result, started_at=started_at, dry_run=args.dry_run, fmt=args.format
         )
@@ -188,35 +202,71 @@ def _execute(args: argparse.Namespace) -> int:
     return EXIT_ALERT_FAILED if result.status.failed else EXIT_OK
 
 
-def _configure_logging(level: str, debug: bool) -> None:
+def _engine_for(config: Config, name: str) -> Engine:
+    """Return the engine of data source ``name``, or raise ``ConfigError`` naming it."""
+    from sqlsentinel.database.engines import check_driver, get_engine
+
+    url = config.data_sources[name].url
+    where = f"data source '{name}'"
+    check_driver(url, where=where)
+    try:
+        return get_engine(url)
+    except ConfigError as exc:
+        prefix = f"{config.source}: " if config.source else ""
+        raise ConfigError(f"{prefix}{where}: {exc}") from None
+
+
+def _emit(text: str) -> None:
+    """Print a result on stdout, masked like the logs: results can quote errors and data."""
+    print(redactor.scrub(text))
+
+
+@contextmanager
+def _logging_to_stderr(level: str, debug: bool) -> Iterator[None]:
+    """Send log records to stderr, masked, while a command runs; then restore the root logger.
+
+    Restoring matters when :func:`main` is called in-process (tests, a wrapper script): the
+    caller's handlers and level come back, and no handler is left holding a closed stream.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else getattr(logging, level.upper()))
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     redactor.add_environment()
     parser = build_parser()
-    args = parser.parse_args(argv)
-    debug = bool(getattr(args, "debug", False))
-    _configure_logging(getattr(args, "log_level", "warning"), debug)
     try:
-        code: int = args.handler(args)
-    except ConfigError as exc:
-        return _fail(exc, EXIT_CONFIG, debug)
-    except StateStoreError as exc:
-        return _fail(exc, EXIT_STATE, debug)
-    except SentinelError as exc:
-        return _fail(exc, EXIT_ALERT_FAILED, debug)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug: say so plainly, traceback only on request
-        hint = "" if debug else " (run with --debug for the traceback)"
-        return _fail(exc, EXIT_ALERT_FAILED, debug, f"unexpected {type(exc).__name__}{hint}: ")
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or EXIT_OK
+        return EXIT_CONFIG
+    debug = bool(getattr(args, "debug", False))
+    with _logging_to_stderr(getattr(args, "log_level", "warning"), debug):
+        try:
+            code: int = args.handler(args)
+        except ConfigError as exc:
+            return _fail(exc, EXIT_CONFIG, debug)
+        except StateStoreError as exc:
+            return _fail(exc, EXIT_STATE, debug)
+        except SentinelError as exc:
+            return _fail(exc, EXIT_ALERT_FAILED, debug)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:  # a bug: say so plainly, traceback only on request
+            hint = "" if debug else " (run with --debug for the traceback)"
+            return _fail(exc, EXIT_ALERT_FAILED, debug, f"unexpected {type(exc).__name__}{hint}: ")
     return code
 
 

@@ -12,7 +12,10 @@ from datetime import timedelta
 __all__ = ["format_duration", "parse_duration"]
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+# ASCII digits only: ``float()`` would also take "1e3", "1_000" and other scripts' digits,
+# none of which anyone means in a config.
+_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])", re.ASCII)
 _EXAMPLES = "write seconds like 90, or a number with a unit: 30s, 5m, 1h, 1d, 1h30m"
 
 
@@ -31,8 +34,8 @@ def parse_duration(value: object) -> timedelta:
         seconds = float(value)
     elif isinstance(value, str):
         seconds = _parse_text(value)
-    else:
-        raise ValueError(f"{value!r} is not a duration; {_EXAMPLES}")
+    else:  # a YAML date, list or mapping: name what it is, not its Python repr
+        raise ValueError(f"a {type(value).__name__} is not a duration; {_EXAMPLES}")
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
         raise ValueError(f"{value!r} is not a duration; {_EXAMPLES}")
     if seconds < 0:
@@ -47,10 +50,8 @@ def _parse_text(text: str) -> float:
     compact = text.strip().lower().replace(" ", "")
     if compact.startswith("-"):
         raise ValueError(f"{text!r} is negative; a duration must be 0 or more")
-    try:
+    if _NUMBER.fullmatch(compact):
         return float(compact)
-    except ValueError:
-        pass
     parts = _PART.findall(compact)
     if not parts or "".join(number + unit for number, unit in parts) != compact:
         raise ValueError(f"{text!r} is not a duration; {_EXAMPLES}")
@@ -59,10 +60,12 @@ def _parse_text(text: str) -> float:
 
 def format_duration(value: timedelta) -> str:
     """Return ``value`` in the shortest unit form that reads back to the same duration."""
-    total = value.total_seconds()
-    if total != int(total):
-        return f"{total:g}s"
-    remaining = int(total)
+    if value < timedelta(0):
+        return f"-{format_duration(-value)}"
+    # integer arithmetic: total_seconds() is a float and loses microseconds on long durations
+    remaining = value.days * 86400 + value.seconds
+    if value.microseconds:
+        return f"{remaining}.{value.microseconds:06d}".rstrip("0") + "s"  # never "1e-06s"
     if remaining == 0:
         return "0s"
     out = []

@@ -4,7 +4,9 @@ Two layers. URLs are redacted where they are shown (``redact_url``). And every s
 process knows — passwords in data-source URLs, SMTP passwords, webhook tokens, and environment
 variables whose names say they are secret — is registered with :data:`redactor`, which scrubs
 log records, error messages and ``--debug`` tracebacks on their way out. The second layer is
-what catches a driver that echoes a connection string in an exception.
+what catches a driver that echoes a connection string in an exception; it also redacts any
+URL it finds in the text, for secrets that were never registered (a config that failed to
+load can still quote its URL back in an error).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ import threading
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote
 
-__all__ = ["MASK", "RedactingFormatter", "Redactor", "redact_url", "redactor", "url_password"]
+__all__ = [
+    "MASK",
+    "RedactingFormatter",
+    "Redactor",
+    "redact_url",
+    "redact_urls_in",
+    "redactor",
+    "url_password",
+]
 
 MASK = "***"
 
@@ -24,22 +34,41 @@ _SECRET_QUERY_KEYS = frozenset(
     {"password", "passwd", "pwd", "secret", "token", "access_token", "api_key", "apikey", "key"}
 )
 _SECRET_ENV_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|WEBHOOK", re.I)
-# Shorter secrets are only masked as whole words, so that a two-letter password does not
-# turn every matching pair of letters in a message into asterisks.
-_MIN_SUBSTRING_SECRET = 4
-# ``scheme://user:password@host`` — the password runs from the ':' after the user to the
-# first '@', as SQLAlchemy reads it (a literal '@' in a password must be written %40).
-_USERINFO = re.compile(
-    r"^(?P<head>[A-Za-z][\w+.-]*://[^:/@]*:)(?P<password>[^@]*)@(?P<tail>.*)$", re.S
-)
+# Shorter secrets are only masked where they stand on their own (not inside a longer word), so
+# that PGPASSWORD=postgres does not turn "postgresql://" into "***ql://". A secret is always
+# delimited in what we print — ``user:secret@host``, ``"secret"``, ``KEY=secret``.
+_MIN_SUBSTRING_SECRET = 12
+# ``scheme://user:`` — where a URL's password starts.
+_USERINFO_HEAD = re.compile(r"[A-Za-z][\w+.-]*://[^:/@\s]*:")
+# A URL inside free text: a scheme, then everything up to whitespace or a quote.
+_URL_IN_TEXT = re.compile(r"""[A-Za-z][\w+.-]*://[^\s'"<>`]+""")
+
+
+def _split_userinfo(url: str) -> tuple[str, str, str] | None:
+    """Return ``(head, password, tail)`` of ``scheme://user:password@tail``, or ``None``.
+
+    SQLAlchemy ends a password at its first '@', but people write passwords with a literal
+    '@' (``u:p@ss@host``); reading up to the last '@' before the host's path keeps all of such
+    a password hidden. Masking too much of a URL is harmless; masking too little is a leak.
+    """
+    head = _USERINFO_HEAD.match(url)
+    if head is None:
+        return None
+    rest = url[head.end() :]
+    first_at = rest.find("@")
+    if first_at < 0:
+        return None
+    ends = [i for i in (rest.find(c, first_at) for c in "/?#") if i >= 0]
+    last_at = rest.rfind("@", 0, min(ends, default=len(rest)))
+    return head.group(), rest[:last_at], rest[last_at + 1 :]
 
 
 def url_password(url: str) -> str | None:
     """Return the (percent-decoded) password of ``url``, or ``None`` when it has none."""
-    match = _USERINFO.match(url)
-    if match is None or not match["password"]:
+    parts = _split_userinfo(url)
+    if parts is None or not parts[1]:
         return None
-    return unquote(match["password"])
+    return unquote(parts[1])
 
 
 def redact_url(url: str, *, hide_path: bool = False) -> str:
@@ -50,9 +79,9 @@ def redact_url(url: str, *, hide_path: bool = False) -> str:
     Works on the text rather than through ``urllib`` so that ``sqlite:///file.db`` keeps its
     empty host.
     """
-    match = _USERINFO.match(url)
-    if match is not None and match["password"]:
-        url = f"{match['head']}{MASK}@{match['tail']}"
+    parts = _split_userinfo(url)
+    if parts is not None and parts[1]:
+        url = f"{parts[0]}{MASK}@{parts[2]}"
     base, question, query = url.partition("?")
     if question:
         query, hash_mark, fragment = query.partition("#")
@@ -74,6 +103,17 @@ def redact_url(url: str, *, hide_path: bool = False) -> str:
     return base + query
 
 
+def redact_urls_in(text: str) -> str:
+    """Return ``text`` with every URL in it redacted as by :func:`redact_url`.
+
+    Catches the URLs whose secrets were never registered: a config that failed to load
+    (so its passwords are unknown) can still be quoted back in an error message.
+    """
+    if "://" not in text:
+        return text
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
+
+
 class Redactor:
     """Hold the secrets this process knows and mask them in any text.
 
@@ -87,12 +127,12 @@ class Redactor:
 
     def add(self, *secrets: str | None) -> None:
         """Register secrets (and their percent-encoded forms); ``None`` and blanks are ignored."""
-        fresh = set()
+        fresh: set[str] = set()
         for secret in secrets:
             if secret and secret.strip():
-                fresh.add(secret)
-                fresh.add(quote(secret, safe=""))
-                fresh.add(unquote(secret))
+                for plain in {secret, unquote(secret)}:
+                    # as written, fully encoded, and as SQLAlchemy renders it in a URL
+                    fresh.update((plain, quote(plain, safe=""), quote(plain, safe=" +")))
         with self._lock:
             if fresh <= self._secrets:
                 return
@@ -120,19 +160,25 @@ class Redactor:
         return self._secrets
 
     def scrub(self, text: str) -> str:
-        """Return ``text`` with every registered secret replaced by ``***``."""
-        pattern = self._pattern
-        if pattern is None or not text:
+        """Return ``text`` with every registered secret, and every URL password, as ``***``."""
+        if not text:
             return text
-        return pattern.sub(MASK, text)
+        pattern = self._pattern
+        if pattern is not None:
+            text = pattern.sub(MASK, text)
+        return redact_urls_in(text)
 
     @staticmethod
     def _compile(secrets: Iterable[str]) -> re.Pattern[str] | None:
-        ordered = sorted(secrets, key=len, reverse=True)
-        alternatives = [
-            re.escape(s) if len(s) >= _MIN_SUBSTRING_SECRET else rf"(?<!\w){re.escape(s)}(?!\w)"
-            for s in ordered
-        ]
+        alternatives = []
+        for secret in sorted(secrets, key=len, reverse=True):
+            pattern = re.escape(secret)
+            if len(secret) < _MIN_SUBSTRING_SECRET:
+                # a boundary only where the secret itself begins or ends with a word character
+                before = r"(?<!\w)" if re.match(r"\w", secret) else ""
+                after = r"(?!\w)" if re.search(r"\w$", secret) else ""
+                pattern = f"{before}{pattern}{after}"
+            alternatives.append(pattern)
         return re.compile("|".join(alternatives)) if alternatives else None
 
 

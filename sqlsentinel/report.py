@@ -98,10 +98,16 @@ def config_summary(
             lines.append(f"  {item.name:<{width}}  {outcome}")
     if results is not None:
         lines += ["", "Queries (read-only, rolled back)"]
-        name_width = max((len(name) for name in results), default=0)
-        for name, result in results.items():
-            lines.append(f"  {name:<{name_width}}  {_one_line(result)}")
+        name_width = max((len(alert.name) for alert in config.enabled_alerts), default=0)
+        for alert in config.enabled_alerts:
+            result = results.get(alert.name)
+            outcome = _one_line(result) if result is not None else _not_run(alert)
+            lines.append(f"  {alert.name:<{name_width}}  {outcome}")
     return "\n".join(lines)
+
+
+def _not_run(alert: Alert) -> str:
+    return f"not run: data source '{alert.database}' could not be reached"
 
 
 def _one_line(result: QueryResult) -> str:
@@ -151,6 +157,11 @@ def _summary_json(
         ]
     if results is not None:
         out["queries"] = {name: result.to_dict() for name, result in results.items()}
+        out["not_run"] = {
+            alert.name: _not_run(alert)
+            for alert in config.enabled_alerts
+            if alert.name not in results
+        }
     return out
 
 

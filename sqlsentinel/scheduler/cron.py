@@ -167,29 +167,33 @@ class CronSchedule:
     def next_after(self, after: datetime) -> datetime:
         """Return the first slot strictly after ``after``."""
         after = _utc(after)
-        local = self._wall(after)
-        start = local - _FOLD_MARGIN if self._ambiguous(local) else local
-        walls = croniter(self.expression, start)
         best: datetime | None = None
-        for _ in range(_MAX_STEPS):
-            instants = self._instants(walls.get_next(datetime))
-            if not instants:
-                continue
-            if best is not None and instants[0] >= best:
+        try:
+            local = self._wall(after)
+            start = local - _FOLD_MARGIN if self._ambiguous(local) else local
+            walls = croniter(self.expression, start)
+            for _ in range(_MAX_STEPS):
+                instants = self._instants(walls.get_next(datetime))
+                if not instants:
+                    continue
+                if best is not None and instants[0] >= best:
+                    return best
+                for instant in instants:
+                    if instant > after and (best is None or instant < best):
+                        best = instant
+        except (CroniterBadDateError, OverflowError):  # ran off the end of the calendar
+            if best is not None:
                 return best
-            for instant in instants:
-                if instant > after and (best is None or instant < best):
-                    best = instant
         raise ValueError(f"schedule '{self.expression}' has no slot after {after.isoformat()}")
 
     def latest_at_or_before(self, now: datetime) -> datetime | None:
         """Return the last slot at or before ``now``, or ``None`` if there never was one."""
         now = _utc(now)
-        local = self._wall(now)
-        start = local + _FOLD_MARGIN if self._ambiguous(local) else local
-        walls = croniter(self.expression, start + timedelta(seconds=1))
         best: datetime | None = None
         try:
+            local = self._wall(now)
+            start = local + _FOLD_MARGIN if self._ambiguous(local) else local
+            walls = croniter(self.expression, start + timedelta(seconds=1))
             for _ in range(_MAX_STEPS):
                 instants = self._instants(walls.get_prev(datetime))
                 if not instants:
@@ -199,7 +203,7 @@ class CronSchedule:
                 for instant in instants:
                     if instant <= now and (best is None or instant > best):
                         best = instant
-        except CroniterBadDateError:
+        except (CroniterBadDateError, OverflowError):  # ran off the start of the calendar
             return best
         return best
 

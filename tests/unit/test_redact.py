@@ -1,0 +1,267 @@
+"""Secrets stay out of what people and log collectors read: URLs, messages, tracebacks."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from sqlsentinel.redact import (
+    MASK,
+    RedactingFormatter,
+    Redactor,
+    redact_url,
+    redact_urls_in,
+    redactor,
+    url_password,
+)
+
+PASSWORD = "Pw-7f3kQz9"
+
+# --- redact_url -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"postgresql://alice:{PASSWORD}@db:5432/app", "postgresql://alice:***@db:5432/app"),
+        (
+            f"mysql+pymysql://root:{PASSWORD}@127.0.0.1/test",
+            "mysql+pymysql://root:***@127.0.0.1/test",
+        ),
+        ("postgresql://alice:p%40ss%2Fw@db/app", "postgresql://alice:***@db/app"),
+        (f"postgresql://:{PASSWORD}@db/app", "postgresql://:***@db/app"),
+        # a literal '@' in the password: all of it stays hidden, not just the part before '@'
+        ("postgresql://alice:p@ss@db/app", "postgresql://alice:***@db/app"),
+        ("postgresql://alice:a/b?c@db/app?x=1", "postgresql://alice:***@db/app?x=1"),
+        (
+            f"postgresql://db/app?user=alice&password={PASSWORD}&sslmode=require",
+            "postgresql://db/app?user=alice&password=***&sslmode=require",
+        ),
+        (f"postgresql://db/app?PASSWORD={PASSWORD}#frag", "postgresql://db/app?PASSWORD=***#frag"),
+        ("https://example.com/hook?token=abc&x=1", "https://example.com/hook?token=***&x=1"),
+    ],
+)
+def test_a_database_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://alice@db:5432/app",
+        "postgresql://db/app",
+        "postgresql://db:5432/app?sslmode=require",
+        "sqlite:///examples/sample_data.db",
+        "sqlite:////var/lib/sqlsentinel/state.db",
+        "sqlite:///:memory:",
+        "sqlite://",
+        "postgresql://alice:@db/app",
+    ],
+)
+def test_a_url_without_a_password_is_unchanged(url: str) -> None:
+    assert redact_url(url) == url
+    assert url_password(url) is None
+
+
+def test_url_password_is_percent_decoded() -> None:
+    assert url_password(f"postgresql://alice:{PASSWORD}@db/app") == PASSWORD
+    assert url_password("postgresql://alice:p%40ss%2Fw@db/app") == "p@ss/w"
+
+
+def test_hide_path_masks_a_slack_webhook_secret_path() -> None:
+    url = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX"
+    assert redact_url(url, hide_path=True) == "https://hooks.slack.com/services/***"
+    assert redact_url(url) == url
+
+
+def test_hide_path_masks_a_one_segment_path_entirely() -> None:
+    assert redact_url("https://example.com/s3cr3t", hide_path=True) == "https://example.com/***"
+
+
+def test_urls_inside_free_text_are_redacted() -> None:
+    text = (
+        f"alert 'a' field 'database': 'postgresql://u:{PASSWORD}@h:5432/test' is not a data "
+        "source; see https://example.com/x?token=abc."
+    )
+    redacted = redact_urls_in(text)
+    assert PASSWORD not in redacted
+    assert "'postgresql://u:***@h:5432/test' is not a data source" in redacted
+    assert "token=***" in redacted
+
+
+# --- Redactor ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secrets() -> Redactor:
+    return Redactor()
+
+
+def test_a_long_secret_is_masked_anywhere_in_text(secrets: Redactor) -> None:
+    token = "tok-8c1f0b2e9d7a4"
+    secrets.add(token)
+    assert secrets.scrub(f"auth x{token}y and {token}") == "auth x***y and ***"
+
+
+def test_a_shorter_secret_is_masked_wherever_it_stands_on_its_own(secrets: Redactor) -> None:
+    secrets.add(PASSWORD)
+    assert (
+        secrets.scrub(f"u:{PASSWORD}@h, '{PASSWORD}', KEY={PASSWORD}.")
+        == "u:***@h, '***', KEY=***."
+    )
+
+
+def test_a_common_word_password_does_not_mangle_longer_words(secrets: Redactor) -> None:
+    secrets.add("postgres")
+    assert secrets.scrub("postgresql://postgres:postgres@db/x") == "postgresql://***:***@db/x"
+
+
+def test_percent_encoded_forms_of_a_secret_are_masked_too(secrets: Redactor) -> None:
+    secrets.add("p@ss/w rd")
+    text = "raw p@ss/w rd, encoded p%40ss%2Fw%20rd, as SQLAlchemy writes it p%40ss%2Fw rd"
+    assert secrets.scrub(text) == "raw ***, encoded ***, as SQLAlchemy writes it ***"
+
+
+def test_a_secret_registered_encoded_is_masked_decoded(secrets: Redactor) -> None:
+    secrets.add("p%40ss")
+    assert secrets.scrub("p@ss and p%40ss") == "*** and ***"
+
+
+def test_a_short_secret_is_masked_only_as_a_whole_word(secrets: Redactor) -> None:
+    secrets.add("ab")
+    assert secrets.scrub("ab cab abc ab. (ab)") == "*** cab abc ***. (***)"
+
+
+def test_the_longest_overlapping_secret_wins(secrets: Redactor) -> None:
+    secrets.add("secret", "secret-and-more")
+    assert secrets.scrub("x secret-and-more y") == "x *** y"
+
+
+@pytest.mark.parametrize("blank", [None, "", "   "])
+def test_blank_secrets_are_ignored(secrets: Redactor, blank: str | None) -> None:
+    secrets.add(blank)
+    assert secrets.secrets == frozenset()
+    assert secrets.scrub("nothing to hide   here") == "nothing to hide   here"
+
+
+def test_add_url_registers_the_password_of_a_url(secrets: Redactor) -> None:
+    secrets.add_url(f"postgresql://alice:{PASSWORD}@db/app")
+    secrets.add_url("sqlite:///data.db")
+    assert PASSWORD in secrets.secrets
+    assert secrets.scrub(f"password {PASSWORD} rejected") == "password *** rejected"
+
+
+def test_scrub_masks_url_passwords_it_was_never_told_about(secrets: Redactor) -> None:
+    assert (
+        secrets.scrub(f"cannot use 'mysql://u:{PASSWORD}@h/db'")
+        == "cannot use 'mysql://u:***@h/db'"
+    )
+
+
+def test_clear_forgets_every_secret(secrets: Redactor) -> None:
+    secrets.add(PASSWORD)
+    secrets.clear()
+    assert secrets.scrub(PASSWORD) == PASSWORD
+
+
+def test_add_environment_registers_variables_whose_names_say_secret(secrets: Redactor) -> None:
+    environ = {
+        "DB_PASSWORD": "hunter2-db",
+        "SMTP_PASSWD": "hunter2-smtp",
+        "GITHUB_TOKEN": "ghp_abcdef",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret-value",
+        "SERVICE_API_KEY": "api-key-value",
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X",
+        "HOME": "/home/alice",
+        "PATH": "/usr/bin:/bin",
+        "DB_HOST": "db.internal",
+        "EMPTY_TOKEN": "",
+    }
+    secrets.add_environment(environ)
+    assert {
+        "hunter2-db",
+        "hunter2-smtp",
+        "ghp_abcdef",
+        "aws-secret-value",
+        "api-key-value",
+        "https://hooks.slack.com/services/T/B/X",
+    } <= secrets.secrets
+    assert not {"/home/alice", "/usr/bin:/bin", "db.internal", ""} & secrets.secrets
+
+
+def test_add_environment_reads_os_environ_by_default(
+    secrets: Redactor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SQLSENTINEL_TEST_DB_PASSWORD", "from-the-environment")
+    secrets.add_environment()
+    assert secrets.scrub("it was from-the-environment") == "it was ***"
+
+
+# --- RedactingFormatter -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_output() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("sqlsentinel.tests.redact")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    yield logger, stream
+    logger.removeHandler(handler)
+    logger.propagate = True
+
+
+def test_the_formatter_masks_secrets_in_messages_and_arguments(
+    log_output: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = log_output
+    redactor.add(PASSWORD)
+    logger.warning("connecting with %s", PASSWORD)
+    logger.info(f"inline {PASSWORD}")
+    output = stream.getvalue()
+    assert PASSWORD not in output
+    assert output.splitlines() == ["WARNING connecting with ***", "INFO inline ***"]
+
+
+def test_the_formatter_masks_secrets_in_tracebacks(
+    log_output: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = log_output
+    redactor.add(PASSWORD)
+
+    def connect(url: str) -> None:
+        raise ConnectionError(f"could not log in with password {PASSWORD} to {url}")
+
+    try:
+        connect(f"postgresql://alice:{PASSWORD}@db/app")
+    except ConnectionError:
+        logger.exception("connection failed")
+    output = stream.getvalue()
+    assert "Traceback (most recent call last)" in output
+    assert (
+        "ConnectionError: could not log in with password *** to postgresql://alice:***@db/app"
+        in output
+    )
+    assert PASSWORD not in output
+
+
+def test_the_formatter_masks_url_passwords_nobody_registered(
+    log_output: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = log_output
+    logger.error("bad url %s", f"mysql://root:{PASSWORD}@h/db")
+    assert stream.getvalue() == "ERROR bad url mysql://root:***@h/db\n"
+
+
+def test_a_formatter_can_use_its_own_redactor(secrets: Redactor) -> None:
+    secrets.add("only-mine")
+    formatter = RedactingFormatter("%(message)s", secrets=secrets)
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "value only-mine", None, None)
+    assert formatter.format(record) == "value ***"
+    assert MASK == "***"
