@@ -193,7 +193,7 @@ def _apply_channel_pairs(data: Any, index: _Index, label: str) -> None:
     """Read each SQL Sentinel ``channel: slack`` + ``channel: "#room"`` pair as type and room."""
     problems = []
     for path, (kind, slack_channel) in index.channel_pairs.items():
-        entry = _get(data, path)
+        entry = messages.value_at(data, path)
         if not isinstance(entry, dict):
             continue
         if entry.get("slack_channel", slack_channel) != slack_channel:
@@ -350,15 +350,6 @@ def _hashable(key: object) -> bool:
     except TypeError:
         return False
     return True
-
-
-def _get(data: Any, path: DocPath) -> Any:
-    for part in path:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
 
 
 def _locator(lines: dict[DocPath, int]) -> messages.Locate:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from sqlsentinel.config.schema import CHANNEL_TYPES, ConfigFile
 from sqlsentinel.errors import ConfigProblem
 
-__all__ = ["Locate", "describe", "from_validation", "printable", "subject", "suggest"]
+__all__ = ["Locate", "describe", "from_validation", "printable", "subject", "suggest", "value_at"]
 
 Locate = Callable[[tuple[Any, ...]], int | None]
 
@@ -90,7 +90,7 @@ def subject(path: tuple[Any, ...], data: Any) -> tuple[str | None, str | None]:
     alert = None
     rest = path
     if len(path) >= 2 and path[0] == "alerts" and isinstance(path[1], int):
-        name = _get(data, (*path[:2], "name"))
+        name = value_at(data, (*path[:2], "name"))
         if isinstance(name, str) and name.strip():
             alert, rest = printable(name), path[2:]
     return alert, (printable(_render(rest)) or None)
@@ -131,7 +131,7 @@ def _key_message(key: object) -> str:
 
 def _message(error: Any, path: tuple[Any, ...], data: Any) -> str:
     kind: str = error["type"]
-    value = _get(data, path)
+    value = value_at(data, path)
     leaf = path[-1] if path else None
     if kind in ("extra_forbidden", "invalid_key"):
         allowed = _allowed_keys(error["loc"][:-1])
@@ -221,7 +221,8 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(path)
 
 
-def _get(data: Any, path: tuple[Any, ...]) -> Any:
+def value_at(data: Any, path: tuple[Any, ...]) -> Any:
+    """Return the value at ``path`` in the parsed document, or ``None`` if there is none."""
     for part in path:
         try:
             data = data[part]
