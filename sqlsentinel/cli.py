@@ -16,16 +16,10 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlsentinel import __version__
 from sqlsentinel.errors import ConfigError, SentinelError, StateStoreError
 from sqlsentinel.redact import RedactingFormatter, redact_url, redactor
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from sqlsentinel.config import Config
 
 __all__ = ["EXIT_ALERT_FAILED", "EXIT_CONFIG", "EXIT_OK", "EXIT_STATE", "main"]
 
@@ -143,12 +137,13 @@ def _instant(text: str) -> datetime:
 def _test(args: argparse.Namespace) -> int:
     from sqlsentinel import report
     from sqlsentinel.config import load_config
+    from sqlsentinel.database.engines import engine_for
 
     config = load_config(args.config)
     log.debug("loaded %s (alerts: %d)", args.config, len(config.alerts))
     # Creating an engine connects to nothing, but it is where SQLAlchemy reads the URL: a
     # dialect it does not know or a port that is not a number is a config error even here.
-    engines = {name: _engine_for(config, name) for name in config.data_sources}
+    engines = {name: engine_for(config, name) for name in config.data_sources}
     now = args.now or datetime.now(UTC)
     if not args.connect:
         _emit(report.config_summary(config, now, fmt=args.format))
@@ -184,11 +179,12 @@ def _test(args: argparse.Namespace) -> int:
 def _execute(args: argparse.Namespace) -> int:
     from sqlsentinel import report
     from sqlsentinel.config import load_config
+    from sqlsentinel.database.engines import engine_for
     from sqlsentinel.executor.query import run_query
 
     config = load_config(args.config)
     alert = config.alert(args.alert)
-    engine = _engine_for(config, alert.database)
+    engine = engine_for(config, alert.database)
     log.debug("running the query of alert '%s' on data source '%s'", alert.name, alert.database)
     started_at = datetime.now(UTC)
     result = run_query(engine, alert.query, timeout=alert.timeout, empty_result=alert.empty_result)
@@ -200,20 +196,6 @@ def _execute(args: argparse.Namespace) -> int:
         )
     )
     return EXIT_ALERT_FAILED if result.status.failed else EXIT_OK
-
-
-def _engine_for(config: Config, name: str) -> Engine:
-    """Return the engine of data source ``name``, or raise ``ConfigError`` naming it."""
-    from sqlsentinel.database.engines import check_driver, get_engine
-
-    url = config.data_sources[name].url
-    where = f"data source '{name}'"
-    check_driver(url, where=where)
-    try:
-        return get_engine(url)
-    except ConfigError as exc:
-        prefix = f"{config.source}: " if config.source else ""
-        raise ConfigError(f"{prefix}{where}: {exc}") from None
 
 
 def _emit(text: str) -> None:

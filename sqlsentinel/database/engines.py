@@ -20,7 +20,16 @@ from sqlsentinel.redact import redact_url, redactor
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["CONNECT_TIMEOUT", "check_driver", "dispose_engines", "get_engine", "resolve_url"]
+    from sqlsentinel.config import Config
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "check_driver",
+    "dispose_engines",
+    "engine_for",
+    "get_engine",
+    "resolve_url",
+]
 
 CONNECT_TIMEOUT = 10
 """Seconds to wait for a database connection before giving up."""
@@ -85,6 +94,22 @@ def check_driver(url: str, *, where: str) -> None:
         raise ConfigError(
             f"{where} uses {product}, but its driver ({driver}) is not installed; {install}"
         )
+
+
+def engine_for(config: Config, name: str) -> Engine:
+    """Return the engine of the config's data source ``name``, or raise ``ConfigError``.
+
+    Creating an engine connects to nothing, but it is where SQLAlchemy reads the URL, so a
+    URL it cannot use is reported here, naming the config file and the data source.
+    """
+    url = config.data_sources[name].url
+    where = f"data source '{name}'"
+    check_driver(url, where=where)
+    try:
+        return get_engine(url)
+    except ConfigError as exc:
+        prefix = f"{config.source}: " if config.source else ""
+        raise ConfigError(f"{prefix}{where}: {exc}") from None
 
 
 def get_engine(url: str) -> Engine:
