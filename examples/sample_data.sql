@@ -3,8 +3,8 @@
 --
 --     python examples/build_sample_db.py        # writes examples/sample_data.db
 --
--- daily_revenue_check fires (yesterday's revenue is 8,420.50, below 10,000);
--- api_error_rate and pipeline_freshness are OK.
+-- daily_revenue_check fires (yesterday's paid revenue is 8,420.50, below 10,000); the other
+-- enabled alerts are OK.
 
 DROP TABLE IF EXISTS orders;
 DROP TABLE IF EXISTS api_requests;
@@ -12,13 +12,13 @@ DROP TABLE IF EXISTS pipeline_loads;
 
 CREATE TABLE orders (
     id          INTEGER PRIMARY KEY,
-    order_date  DATE NOT NULL,
+    date        DATE NOT NULL,         -- the column SQL Sentinel's examples query
     customer    TEXT NOT NULL,
     amount      NUMERIC NOT NULL,
     status      TEXT NOT NULL          -- 'paid' or 'refunded'
 );
 
-INSERT INTO orders (order_date, customer, amount, status) VALUES
+INSERT INTO orders (date, customer, amount, status) VALUES
     (date('now', '-2 days'), 'acme',     5200.00, 'paid'),
     (date('now', '-2 days'), 'globex',   4100.00, 'paid'),
     (date('now', '-2 days'), 'initech',  3350.00, 'paid'),
@@ -39,10 +39,10 @@ CREATE TABLE api_requests (
     duration_ms  INTEGER NOT NULL
 );
 
--- 240 requests spread over the last hour; every 60th one failed: a 1.7% error rate.
+-- 240 requests spread over the last 56 minutes; every 60th one failed: a 1.67% error rate.
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 240)
 INSERT INTO api_requests (requested_at, endpoint, status_code, duration_ms)
-SELECT datetime('now', printf('-%d seconds', i * 15)),
+SELECT datetime('now', printf('-%d seconds', i * 14)),
        CASE i % 3 WHEN 0 THEN '/orders' WHEN 1 THEN '/customers' ELSE '/health' END,
        CASE WHEN i % 60 = 0 THEN 503 ELSE 200 END,
        40 + (i * 37) % 160

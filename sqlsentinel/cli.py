@@ -146,7 +146,7 @@ def _test(args: argparse.Namespace) -> int:
     engines = {name: engine_for(config, name) for name in config.data_sources}
     now = args.now or datetime.now(UTC)
     if not args.connect:
-        _emit(report.config_summary(config, now, fmt=args.format))
+        _emit(report.config_summary(config, now, fmt=args.format), args.format)
         return EXIT_OK
 
     from sqlsentinel.executor.query import ping, run_query
@@ -155,7 +155,7 @@ def _test(args: argparse.Namespace) -> int:
     for name, engine in engines.items():
         log.debug("connecting to data source '%s' (%s)", name, redact_url(str(engine.url)))
         server, error = ping(engine)
-        connections.append(report.Connection(name, server, error))
+        connections.append(report.ConnectionCheck(name, server, error))
     reachable = {item.name for item in connections if item.error is None}
     results = {}
     for alert in config.enabled_alerts:
@@ -170,7 +170,8 @@ def _test(args: argparse.Namespace) -> int:
     _emit(
         report.config_summary(
             config, now, connections=connections, results=results, fmt=args.format
-        )
+        ),
+        args.format,
     )
     failed = len(reachable) < len(connections) or any(r.status.failed for r in results.values())
     return EXIT_ALERT_FAILED if failed else EXIT_OK
@@ -193,14 +194,18 @@ def _execute(args: argparse.Namespace) -> int:
     _emit(
         report.execution(
             alert, result, started_at=started_at, dry_run=args.dry_run, fmt=args.format
-        )
+        ),
+        args.format,
     )
     return EXIT_ALERT_FAILED if result.status.failed else EXIT_OK
 
 
-def _emit(text: str) -> None:
-    """Print a result on stdout, masked like the logs: results can quote errors and data."""
-    print(redactor.scrub(text))
+def _emit(text: str, fmt: str) -> None:
+    """Print a result on stdout, masked like the logs: results can quote errors and data.
+
+    JSON was masked value by value when it was built (masking the text could break it).
+    """
+    print(text if fmt == "json" else redactor.scrub(text))
 
 
 @contextmanager
@@ -216,9 +221,12 @@ def _logging_to_stderr(level: str, debug: bool) -> Iterator[None]:
     saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else getattr(logging, level.upper()))
+    # Library warnings (SQLAlchemy's, say) go through the same masked handler, not raw stderr.
+    logging.captureWarnings(True)
     try:
         yield
     finally:
+        logging.captureWarnings(False)
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
 

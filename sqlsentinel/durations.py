@@ -15,7 +15,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # ASCII digits only: ``float()`` would also take "1e3", "1_000" and other scripts' digits,
 # none of which anyone means in a config.
 _NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
-_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])", re.ASCII)
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.ASCII)
+_UNITS = re.compile(r"(?:\d+(?:\.\d+)?\s*[smhd]\s*)+", re.ASCII)
 _EXAMPLES = "write seconds like 90, or a number with a unit: 30s, 5m, 1h, 1d, 1h30m"
 
 
@@ -47,14 +48,20 @@ def parse_duration(value: object) -> timedelta:
 
 
 def _parse_text(text: str) -> float:
-    compact = text.strip().lower().replace(" ", "")
-    if compact.startswith("-"):
+    """Read ``90``, ``30s`` or ``1h 30m``: spaces may separate parts, never split a number."""
+    cleaned = text.strip().lower()
+    if cleaned.startswith("-"):
         raise ValueError(f"{text!r} is negative; a duration must be 0 or more")
-    if _NUMBER.fullmatch(compact):
-        return float(compact)
-    parts = _PART.findall(compact)
-    if not parts or "".join(number + unit for number, unit in parts) != compact:
+    if _NUMBER.fullmatch(cleaned):
+        return float(cleaned)
+    if not _UNITS.fullmatch(cleaned):
         raise ValueError(f"{text!r} is not a duration; {_EXAMPLES}")
+    parts = _PART.findall(cleaned)
+    units = [unit for _, unit in parts]
+    if len(set(units)) != len(units) or units != sorted(units, key="dhms".index):
+        raise ValueError(
+            f"{text!r} repeats or reorders its units; write each unit once, largest first (1h30m)"
+        )
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 

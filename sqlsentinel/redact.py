@@ -38,6 +38,7 @@ _SECRET_ENV_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY
 # that PGPASSWORD=postgres does not turn "postgresql://" into "***ql://". A secret is always
 # delimited in what we print — ``user:secret@host``, ``"secret"``, ``KEY=secret``.
 _MIN_SUBSTRING_SECRET = 12
+_MIN_ENV_SECRET = 8
 # ``scheme://user:`` — where a URL's password starts.
 _USERINFO_HEAD = re.compile(r"[A-Za-z][\w+.-]*://[^:/@\s]*:")
 # A URL inside free text: a scheme, then everything up to whitespace or a quote.
@@ -140,9 +141,21 @@ class Redactor:
             self._pattern = self._compile(self._secrets)
 
     def add_environment(self, environ: Mapping[str, str] | None = None) -> None:
-        """Register the values of environment variables whose names say they hold secrets."""
+        """Register the values of environment variables whose names say they hold secrets.
+
+        Values shorter than 8 characters are skipped: ``SECRET_ENABLED=true`` or
+        ``TOKEN_TTL=3600`` is a setting, and masking it would corrupt every ``true`` and
+        ``3600`` in the output. Secrets a config actually uses are registered by the loader
+        whatever their length.
+        """
         environ = os.environ if environ is None else environ
-        self.add(*(value for name, value in environ.items() if _SECRET_ENV_NAME.search(name)))
+        self.add(
+            *(
+                value
+                for name, value in environ.items()
+                if _SECRET_ENV_NAME.search(name) and len(value.strip()) >= _MIN_ENV_SECRET
+            )
+        )
 
     def add_url(self, url: str) -> None:
         """Register the password of ``url``, if it has one."""

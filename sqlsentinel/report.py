@@ -1,6 +1,9 @@
 """Format what the commands print: config summaries and query results, as text or JSON.
 
-Pure: takes plain values, returns strings. Every URL is shown redacted.
+Takes plain values, returns strings. Every URL is shown redacted; JSON has every string
+masked with the process's redactor before it is serialised (masking the finished text could
+break its syntax), and text has query values' control characters escaped so that data
+cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -12,15 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlsentinel.config import Alert, Config
+from sqlsentinel.config.messages import printable
 from sqlsentinel.durations import format_duration
 from sqlsentinel.models import JsonValue, QueryResult
-from sqlsentinel.redact import redact_url
+from sqlsentinel.redact import redact_url, redactor
 
-__all__ = ["Connection", "config_summary", "execution", "to_json"]
+__all__ = ["ConnectionCheck", "config_summary", "execution", "to_json"]
 
 
 @dataclass(frozen=True)
-class Connection:
+class ConnectionCheck:
     """The outcome of connecting to one data source."""
 
     name: str
@@ -29,8 +33,18 @@ class Connection:
 
 
 def to_json(value: Any) -> str:
-    """Return ``value`` as indented JSON (results are already JSON-safe)."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """Return ``value`` as indented JSON with every string in it masked."""
+    return json.dumps(_masked(value), indent=2, ensure_ascii=False, default=str)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return redactor.scrub(value)
+    if isinstance(value, dict):
+        return {redactor.scrub(str(key)): _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
 
 
 def channel_summary(alert: Alert) -> str:
@@ -57,7 +71,7 @@ def config_summary(
     config: Config,
     now: datetime,
     *,
-    connections: Sequence[Connection] = (),
+    connections: Sequence[ConnectionCheck] = (),
     results: Mapping[str, QueryResult] | None = None,
     runs: int = 3,
     fmt: str = "text",
@@ -122,7 +136,7 @@ def _one_line(result: QueryResult) -> str:
 def _summary_json(
     config: Config,
     now: datetime,
-    connections: Sequence[Connection],
+    connections: Sequence[ConnectionCheck],
     results: Mapping[str, QueryResult] | None,
     runs: int,
 ) -> dict[str, JsonValue]:
@@ -198,11 +212,12 @@ def execution(
 
 
 def _show(value: JsonValue) -> str:
+    """Return a query value for a text table: one line, no terminal control characters."""
     if value is None:
         return "-"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    return printable(str(value))
 
 
 def _count(number: int, noun: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
@@ -19,6 +19,7 @@ from sqlsentinel.config.schema import (
     Channel,
     ConfigFile,
     NotificationSettings,
+    Policy,
     WebhookChannel,
 )
 from sqlsentinel.config.secrets import header_secrets, url_secrets
@@ -31,21 +32,7 @@ __all__ = ["DEFAULT_DATA_SOURCE", "Alert", "Config", "DataSource", "resolve"]
 DEFAULT_DATA_SOURCE = "default"
 """The name of the data source given by the top-level ``database:`` key."""
 
-_BUILTIN_POLICY: Mapping[str, Any] = MappingProxyType(
-    {
-        "timezone": "UTC",
-        "timeout": timedelta(seconds=30),
-        "cooldown": timedelta(hours=1),
-        "min_consecutive": 1,
-        "misfire_grace": timedelta(minutes=5),
-        "notify_on_recovery": True,
-        "notify_on_error": True,
-        "severity": Severity.WARNING,
-        "runbook_url": None,
-        "empty_result": EmptyResult.ERROR,
-        "notify": [],
-    }
-)
+DEFAULT_TIMEZONE = "UTC"
 
 _NO_DATABASE = (
     "there is no database to query; add a top-level 'database:' with the url of the data, "
@@ -64,7 +51,7 @@ class DataSource:
     """A named database that alert queries run against."""
 
     name: str
-    url: str
+    url: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -88,12 +75,23 @@ class Alert:
     runbook_url: str | None = None
     empty_result: EmptyResult = EmptyResult.ERROR
     notify: tuple[Channel, ...] = ()
-    line: int | None = None
+    line: int | None = field(default=None, compare=False)
 
     @property
     def timezone(self) -> str:
         """Return the IANA timezone the schedule is read in."""
         return self.schedule.timezone
+
+
+# The built-in policy is the Alert dataclass's own defaults, so the two cannot drift apart.
+_BUILTIN_POLICY: Mapping[str, Any] = MappingProxyType(
+    {"timezone": DEFAULT_TIMEZONE}
+    | {
+        item.name: item.default
+        for item in fields(Alert)
+        if item.name in Policy.model_fields and item.default is not MISSING
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ class Config:
     alerts: tuple[Alert, ...]
     data_sources: Mapping[str, DataSource]
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
-    state_url: str | None = None
+    state_url: str | None = field(default=None, repr=False)
     source: str | None = None
 
     def alert(self, name: str) -> Alert:

@@ -25,18 +25,32 @@ from pydantic import (
     model_validator,
 )
 
-from sqlsentinel.durations import parse_duration
+from sqlsentinel.durations import format_duration, parse_duration
 from sqlsentinel.models import EmptyResult, Severity
 from sqlsentinel.scheduler.cron import load_timezone, validate_cron
 
 CHANNEL_TYPES = ("email", "slack", "webhook", "ses", "sns")
-_URL_SCHEME = re.compile(r"^[A-Za-z][\w+.-]*://")
+_DATABASE_SCHEME = re.compile(r"^(?P<dialect>[A-Za-z][\w.-]*)(?:\+(?P<driver>[\w.-]+))?://")
+# The databases sqlsentinel knows how to make read-only and time-bounded, and the one driver
+# each is run with (the one its extra installs).
+SUPPORTED_DATABASES = {
+    "sqlite": "pysqlite",
+    "postgresql": "psycopg",
+    "postgres": "psycopg",
+    "mysql": "pymysql",
+    "mariadb": "pymysql",
+}
+MAX_TIMEOUT = timedelta(hours=6)
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+", re.I)
 _ALERT_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 
 class _Spec(BaseModel):
-    """Reject unknown keys, freeze the result, and keep field order for error messages."""
+    """Reject unknown keys and freeze the result.
+
+    Fields that can hold secrets (URLs, passwords, headers) are left out of ``repr()``, so
+    that logging a config object can never print them.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
@@ -48,6 +62,47 @@ def _duration(value: object) -> timedelta:
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be longer than 0 seconds")
+    return value
+
+
+def _bounded_timeout(value: timedelta) -> timedelta:
+    if value > MAX_TIMEOUT:
+        raise ValueError(
+            f"must be at most {format_duration(MAX_TIMEOUT)}; a query that runs longer is a "
+            "batch job: schedule it elsewhere and alert on its result"
+        )
+    return value
+
+
+def _not_bool(value: object) -> object:
+    # pydantic would read ``true`` as 1; in a count it is a typo, not a number
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number, not {'true' if value else 'false'}")
+    return value
+
+
+def _database_url(value: str) -> str:
+    """Accept the URL of a database sqlsentinel supports, with its driver if one is named."""
+    value = value.strip()
+    match = _DATABASE_SCHEME.match(value)
+    if match is None:
+        raise ValueError(
+            "is not a database URL; write it as dialect://user:password@host:port/database, "
+            "for example postgresql://alerts@db.internal/analytics or sqlite:///data.db"
+        )
+    dialect, driver = match["dialect"].lower(), (match["driver"] or "").lower()
+    expected = SUPPORTED_DATABASES.get(dialect)
+    if expected is None:
+        raise ValueError(
+            f"'{dialect}' databases are not supported; sqlsentinel runs alerts on SQLite "
+            "(sqlite:///file.db), PostgreSQL (postgresql://...) and MariaDB or MySQL "
+            "(mysql://... or mariadb://...)"
+        )
+    if driver and driver != expected:
+        raise ValueError(
+            f"names the driver '{driver}', but sqlsentinel runs {dialect} with {expected}; "
+            f"write {dialect}:// without a driver"
+        )
     return value
 
 
@@ -92,6 +147,9 @@ def _label_value(value: object) -> object:
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
+Timeout = Annotated[PositiveDuration, AfterValidator(_bounded_timeout)]
+Count = Annotated[int, BeforeValidator(_not_bool), Field(ge=1)]
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 Cron = Annotated[str, BeforeValidator(_cron)]
 Timezone = Annotated[str, AfterValidator(_timezone)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
@@ -103,28 +161,18 @@ Labels = dict[str, Annotated[str, BeforeValidator(_label_value)]]
 class DataSourceSpec(_Spec):
     """A database alerts query; ``database: "sqlite:///x.db"`` is short for ``{url: ...}``."""
 
-    url: str
+    url: DatabaseUrl = Field(repr=False)
 
     @model_validator(mode="before")
     @classmethod
     def _url_shorthand(cls, data: Any) -> Any:
         return {"url": data} if isinstance(data, str) else data
 
-    @field_validator("url")
-    @classmethod
-    def _looks_like_a_database_url(cls, value: str) -> str:
-        if not _URL_SCHEME.match(value.strip()):
-            raise ValueError(
-                "is not a database URL; write it as dialect://user:password@host:port/database, "
-                "for example postgresql://alerts@db.internal/analytics or sqlite:///data.db"
-            )
-        return value.strip()
-
 
 class StateSpec(_Spec):
     """Where the ``sqlsentinel_*`` tables live."""
 
-    url: str | None = None
+    url: DatabaseUrl | None = Field(default=None, repr=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -146,7 +194,7 @@ class SlackChannel(_Spec):
 
     channel: Literal["slack"]
     webhook_url: HttpUrl | None = Field(
-        default=None, validation_alias=AliasChoices("webhook_url", "webhook")
+        default=None, validation_alias=AliasChoices("webhook_url", "webhook"), repr=False
     )
     slack_channel: str | None = None
     username: str | None = None
@@ -156,10 +204,12 @@ class WebhookChannel(_Spec):
     """Send the notification as JSON to any HTTP endpoint."""
 
     channel: Literal["webhook"]
-    url: HttpUrl
+    url: HttpUrl = Field(repr=False)
     method: Literal["POST", "PUT", "PATCH", "GET"] = "POST"
-    headers: dict[str, Annotated[str, BeforeValidator(_label_value)]] = Field(default_factory=dict)
-    secret: str | None = None
+    headers: dict[str, Annotated[str, BeforeValidator(_label_value)]] = Field(
+        default_factory=dict, repr=False
+    )
+    secret: str | None = Field(default=None, repr=False)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -198,9 +248,9 @@ class Policy(_Spec):
 
     database: str | None = None
     timezone: Timezone | None = None
-    timeout: PositiveDuration | None = None
+    timeout: Timeout | None = None
     cooldown: Duration | None = None
-    min_consecutive: Annotated[int, Field(ge=1)] | None = None
+    min_consecutive: Count | None = None
     misfire_grace: PositiveDuration | None = None
     notify_on_recovery: bool | None = None
     notify_on_error: bool | None = None
@@ -252,7 +302,7 @@ class SmtpSettings(_Spec):
     smtp_host: str | None = None
     smtp_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
     from_address: EmailAddress | None = None
     security: Literal["starttls", "ssl", "none"] | None = None
     timeout: PositiveDuration | None = None
@@ -261,7 +311,7 @@ class SmtpSettings(_Spec):
 class SlackSettings(_Spec):
     """Fallbacks for slack entries that do not name their own webhook."""
 
-    webhook_url: HttpUrl | None = None
+    webhook_url: HttpUrl | None = Field(default=None, repr=False)
     username: str | None = None
 
 

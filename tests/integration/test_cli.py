@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,23 +28,32 @@ from sqlsentinel.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 NOW = "2026-11-27T10:00:00Z"  # a Friday; Europe/Berlin is on CET (UTC+1)
-ENABLED = ["daily_revenue_check", "api_error_rate", "pipeline_freshness"]
+ENABLED = ["daily_revenue_check", "api_error_rate", "pipeline_freshness", "failed_load"]
 NEXT_RUNS_LOCAL = {
     "daily_revenue_check": "2026-11-28 09:00 CET, 2026-11-29 09:00 CET, 2026-11-30 09:00 CET",
     "api_error_rate": "2026-11-27 11:05 CET, 2026-11-27 11:10 CET, 2026-11-27 11:15 CET",
     "pipeline_freshness": "2026-11-27 12:00 CET, 2026-11-27 13:00 CET, 2026-11-27 14:00 CET",
+    "failed_load": "2026-11-27 11:10 CET, 2026-11-27 11:20 CET, 2026-11-27 11:30 CET",
 }
 NEXT_RUNS_UTC = {
     "daily_revenue_check": ["2026-11-28T08:00:00Z", "2026-11-29T08:00:00Z", "2026-11-30T08:00:00Z"],
     "api_error_rate": ["2026-11-27T10:05:00Z", "2026-11-27T10:10:00Z", "2026-11-27T10:15:00Z"],
     "pipeline_freshness": ["2026-11-27T11:00:00Z", "2026-11-27T12:00:00Z", "2026-11-27T13:00:00Z"],
+    "failed_load": ["2026-11-27T10:10:00Z", "2026-11-27T10:20:00Z", "2026-11-27T10:30:00Z"],
     "refund_spike": [],
 }
 SCHEDULES = {
     "daily_revenue_check": "0 9 * * *",
     "api_error_rate": "*/5 * * * *",
     "pipeline_freshness": "0 * * * *",
+    "failed_load": "*/10 * * * *",
     "refund_spike": "30 9 * * MON-FRI",
+}
+QUERY_STATUSES = {
+    "daily_revenue_check": "ALERT",
+    "api_error_rate": "OK",
+    "pipeline_freshness": "OK",
+    "failed_load": "OK",
 }
 SCRIPT = Path(sys.executable).with_name("sqlsentinel")
 
@@ -105,7 +115,7 @@ def test_test_summarises_data_sources_alerts_schedules_and_next_runs(
 ) -> None:
     code, out, err = run(capsys, "test", str(example_config), "--now", NOW)
     assert (code, err) == (0, "")
-    assert out.startswith(f"{example_config} is valid: 4 alerts (3 enabled), 1 data source.")
+    assert out.startswith(f"{example_config} is valid: 5 alerts (4 enabled), 1 data source.")
     assert section(out, "Data sources") == [f"  default  sqlite:///{sample_db}"]
     alerts = "\n".join(section(out, "Alerts"))
     for name, schedule in SCHEDULES.items():
@@ -169,11 +179,7 @@ def test_test_connect_runs_every_enabled_query_and_reports_each(
         line.split()[0]: line.split()[1]
         for line in section(out, "Queries (read-only, rolled back)")
     }
-    assert queries == {
-        "daily_revenue_check": "ALERT",
-        "api_error_rate": "OK",
-        "pipeline_freshness": "OK",
-    }
+    assert queries == QUERY_STATUSES
     assert "actual 8420.5 / threshold 10000" in out
 
 
@@ -186,11 +192,7 @@ def test_test_connect_as_json_reports_each_query(
     assert summary["connections"][0]["name"] == "default"
     assert summary["connections"][0]["ok"] is True
     statuses = {name: query["status"] for name, query in summary["queries"].items()}
-    assert statuses == {
-        "daily_revenue_check": "ALERT",
-        "api_error_rate": "OK",
-        "pipeline_freshness": "OK",
-    }
+    assert statuses == QUERY_STATUSES
     assert summary["queries"]["daily_revenue_check"]["actual_value"] == 8420.5
     assert summary["not_run"] == {}
 
@@ -236,7 +238,7 @@ def test_test_without_connect_refuses_a_url_sqlalchemy_cannot_read(
     config = write_config(
         """
 database:
-  url: "nosuchdialect://db.example.com/app"
+  url: "postgresql://db.example.com:notaport/app"
 alerts:
   - name: a
     query: SELECT 'OK' AS status
@@ -246,7 +248,25 @@ alerts:
     code, out, err = run(capsys, "test", str(config))
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {config}: data source 'default': ")
-    assert "no dialect for 'nosuchdialect'" in err
+    assert "is not a valid database URL" in err
+
+
+def test_test_refuses_a_database_sqlsentinel_cannot_make_read_only(
+    capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path]
+) -> None:
+    config = write_config(
+        """
+database:
+  url: "oracle://db.example.com/app"
+alerts:
+  - name: a
+    query: SELECT 'OK' AS status
+    schedule: "@daily"
+"""
+    )
+    code, out, err = run(capsys, "test", str(config))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {config}:3: field 'database.url': 'oracle' databases are not")
 
 
 # --- execute ----------------------------------------------------------------------------------
@@ -460,14 +480,121 @@ def test_the_readme_commands_work_from_a_fresh_copy_of_examples(tmp_path: Path) 
     checked = command(str(SCRIPT), "test", "examples/alerts.yaml", "--connect", cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
     queries = section(checked.stdout, "Queries (read-only, rolled back)")
-    assert [line.split()[:2] for line in queries] == [
-        ["daily_revenue_check", "ALERT"],
-        ["api_error_rate", "OK"],
-        ["pipeline_freshness", "OK"],
-    ]
+    assert [line.split()[:2] for line in queries] == [list(item) for item in QUERY_STATUSES.items()]
 
     executed = command(
         str(SCRIPT), "execute", "examples/alerts.yaml", "daily_revenue_check", cwd=tmp_path
     )
     assert executed.returncode == 0, executed.stderr
     assert "status     ALERT" in executed.stdout
+
+
+# --- SQL Sentinel configs run unchanged ---------------------------------------------------------
+
+FIXTURES = ROOT / "tests" / "fixtures"
+SQL_SENTINEL_ENV = {
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXXSECRET",
+    "WEBHOOK_URL": "https://alerts.example.com/hooks/sqlsentinel",
+    "WEBHOOK_TOKEN": "tok-5ecret-value",
+}
+
+
+@pytest.fixture
+def sql_sentinel_project(tmp_path: Path, sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Lay out a directory as a SQL Sentinel user has it: examples/sample_data.db beside the
+    config, the variables it uses set, the working directory at its root."""
+    (tmp_path / "examples").mkdir()
+    shutil.copy(sample_db, tmp_path / "examples" / "sample_data.db")
+    for name, value in SQL_SENTINEL_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "fixture", ["sql_sentinel_format.yaml", "sql_sentinel_documented_forms.yaml"]
+)
+def test_a_sql_sentinel_config_validates_and_executes_unchanged(
+    capsys: pytest.CaptureFixture[str], sql_sentinel_project: Path, fixture: str
+) -> None:
+    config = shutil.copy(FIXTURES / fixture, sql_sentinel_project / "alerts.yaml")
+
+    code, out, err = run(capsys, "test", str(config), "--connect")
+    assert (code, err) == (0, "")
+    assert "daily_revenue_check  ALERT" in out
+
+    code, out, err = run(capsys, "execute", str(config), "daily_revenue_check", "--format", "json")
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert result["status"] == "ALERT"
+    assert result["threshold"] == 10000
+    assert result["actual_value"] < 10000
+
+
+# --- the examples say what they mean --------------------------------------------------------
+
+
+def test_pipeline_freshness_fires_when_the_pipeline_never_loaded(
+    capsys: pytest.CaptureFixture[str], example_config: Path, sample_db: Path
+) -> None:
+    with sqlite3.connect(sample_db) as connection:
+        connection.execute("DELETE FROM pipeline_loads WHERE pipeline = 'orders_etl'")
+    connection.close()
+    code, out, _ = run(capsys, "execute", str(example_config), "pipeline_freshness")
+    assert code == 0
+    assert out.splitlines()[1] == "status     ALERT"
+
+
+def test_failed_load_is_ok_without_rows_and_fires_with_the_failed_pipeline(
+    capsys: pytest.CaptureFixture[str], example_config: Path, sample_db: Path
+) -> None:
+    code, out, _ = run(capsys, "execute", str(example_config), "failed_load", "--format", "json")
+    assert (code, json.loads(out)["status"]) == (0, "OK")
+
+    with sqlite3.connect(sample_db) as connection:
+        connection.execute(
+            "INSERT INTO pipeline_loads (pipeline, loaded_at, rows_loaded, succeeded) "
+            "VALUES ('payments_etl', datetime('now', '-5 minutes'), 0, 0)"
+        )
+    connection.close()
+    code, out, _ = run(capsys, "execute", str(example_config), "failed_load", "--format", "json")
+    result = json.loads(out)
+    assert (code, result["status"]) == (0, "ALERT")
+    assert result["context"]["pipeline"] == "payments_etl"
+
+
+def test_json_output_stays_valid_when_secret_named_settings_are_short(
+    capsys: pytest.CaptureFixture[str], example_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRET_ENABLED", "true")
+    monkeypatch.setenv("TOKEN_TTL", "10000")
+    code, out, _ = run(
+        capsys,
+        "execute",
+        str(example_config),
+        "daily_revenue_check",
+        "--dry-run",
+        "--format",
+        "json",
+    )
+    result = json.loads(out)
+    assert (code, result["dry_run"], result["threshold"]) == (0, True, 10000)
+
+
+def test_text_output_escapes_control_characters_from_query_values(
+    capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path], sample_db: Path
+) -> None:
+    config = write_config(
+        f"""
+database:
+  url: "sqlite:///{sample_db}"
+alerts:
+  - name: colourful
+    query: SELECT 'OK' AS status, char(27) || '[31mred' || char(10) || 'line' AS note
+    schedule: "@hourly"
+"""
+    )
+    code, out, _ = run(capsys, "execute", str(config), "colourful")
+    assert code == 0
+    assert "\x1b" not in out
+    assert "context    note: \\x1b[31mred\\nline" in out.splitlines()

@@ -523,6 +523,42 @@ CASES = [
         ":3: field 'databases.default': ",
         ("already the top-level 'database:'", "another name"),
     ),
+    Case(
+        "database sqlsentinel cannot make read-only",
+        'database: {url: "mssql+pyodbc://u@dsn"}\n' + ALERT,
+        ":1: field 'database.url': ",
+        ("'mssql' databases are not supported", "SQLite", "PostgreSQL", "MariaDB or MySQL"),
+    ),
+    Case(
+        "database driver sqlsentinel does not run",
+        'database: {url: "postgresql+psycopg2://u@db/x"}\n' + ALERT,
+        ":1: field 'database.url': ",
+        ("driver 'psycopg2'", "runs postgresql with psycopg", "without a driver"),
+    ),
+    Case(
+        "state url of an unsupported database",
+        WITH + "state: {url: 'redis://localhost'}\n",
+        ":6: field 'state.url': ",
+        ("'redis' databases are not supported",),
+    ),
+    Case(
+        "timeout longer than six hours",
+        WITH + "    timeout: 1d\n",
+        ":6: alert 'a' field 'timeout': ",
+        ("must be at most 6h", "batch job"),
+    ),
+    Case(
+        "min_consecutive given as true",
+        WITH + "    min_consecutive: true\n",
+        ":6: alert 'a' field 'min_consecutive': ",
+        ("must be a whole number, not true",),
+    ),
+    Case(
+        "duration with repeated units",
+        WITH + "    cooldown: 1h1h\n",
+        ":6: alert 'a' field 'cooldown': ",
+        ("repeats or reorders its units", "1h30m"),
+    ),
 ]
 
 

@@ -244,7 +244,7 @@ yaml_ish_text = st.lists(
 ).map("".join)
 
 SQL_SENTINEL_TEXT = (
-    (Path(__file__).parent.parent / "fixtures" / "sql_sentinel_format.yaml")
+    (Path(__file__).parent.parent / "fixtures" / "sql_sentinel_documented_forms.yaml")
     .read_text(encoding="utf-8")
     .replace("${", "${X:-https://example.com/")
 )

@@ -39,14 +39,22 @@ def load(text: str, environ: dict[str, str] | None = None) -> Config:
 
 
 def test_the_sql_sentinel_fixture_uses_the_documented_double_channel_key() -> None:
-    text = (FIXTURES / "sql_sentinel_format.yaml").read_text(encoding="utf-8")
+    text = (FIXTURES / "sql_sentinel_documented_forms.yaml").read_text(encoding="utf-8")
     slack_entry = text.split("- channel: slack", 1)[1].split("- channel: webhook", 1)[0]
     assert 'channel: "#alerts"' in slack_entry
     assert "sqlite:///examples/sample_data.db" in text
 
 
-def test_it_loads_a_sql_sentinel_config_unchanged() -> None:
+def test_it_loads_the_design_example_verbatim() -> None:
     config = load_config(FIXTURES / "sql_sentinel_format.yaml", environ=SQL_SENTINEL_ENV)
+    (alert,) = config.alerts
+    assert alert.query.endswith("FROM orders WHERE date = date('now', '-1 day')")
+    assert [channel.channel for channel in alert.notify] == ["email", "slack", "webhook"]
+    assert alert.notify[2].headers == {"Authorization": "Bearer tok-5ecret-value"}  # type: ignore[union-attr]
+
+
+def test_it_loads_a_sql_sentinel_config_unchanged() -> None:
+    config = load_config(FIXTURES / "sql_sentinel_documented_forms.yaml", environ=SQL_SENTINEL_ENV)
 
     assert config.data_sources[DEFAULT_DATA_SOURCE].url == "sqlite:///examples/sample_data.db"
     assert [alert.name for alert in config.alerts] == ["daily_revenue_check", "refunds_check"]
@@ -54,7 +62,7 @@ def test_it_loads_a_sql_sentinel_config_unchanged() -> None:
     assert revenue.description == "Alert when yesterday's revenue is below $10,000"
     assert revenue.enabled is True
     assert revenue.query.startswith("SELECT\n  CASE WHEN SUM(amount) < 10000 THEN 'ALERT'")
-    assert revenue.query.endswith("WHERE order_date = date('now', '-1 day')")
+    assert revenue.query.endswith("WHERE date = date('now', '-1 day')")
     assert revenue.schedule.expression == "0 9 * * *"
     assert revenue.timezone == "UTC"
     assert revenue.database == DEFAULT_DATA_SOURCE
@@ -284,9 +292,14 @@ def test_it_reads_the_state_database_url() -> None:
     ],
 )
 def test_it_reads_durations_in_seconds_or_with_units(written: str, expected: timedelta) -> None:
-    (alert,) = load(DB + alerts(f"timeout: {written}\ncooldown: {written}")).alerts
-    assert alert.timeout == expected
+    (alert,) = load(DB + alerts(f"misfire_grace: {written}\ncooldown: {written}")).alerts
+    assert alert.misfire_grace == expected
     assert alert.cooldown == expected
+
+
+def test_a_timeout_of_up_to_six_hours_is_allowed() -> None:
+    (alert,) = load(DB + alerts("timeout: 6h")).alerts
+    assert alert.timeout == timedelta(hours=6)
 
 
 def test_a_cooldown_of_zero_is_allowed() -> None:
@@ -507,7 +520,7 @@ def test_it_registers_every_secret_with_the_redactor() -> None:
 
 
 def test_it_registers_the_secrets_of_the_sql_sentinel_format() -> None:
-    load_config(FIXTURES / "sql_sentinel_format.yaml", environ=SQL_SENTINEL_ENV)
+    load_config(FIXTURES / "sql_sentinel_documented_forms.yaml", environ=SQL_SENTINEL_ENV)
     scrubbed = redactor.scrub(
         f"posting to {SQL_SENTINEL_ENV['SLACK_WEBHOOK_URL']} with tok-5ecret-value"
     )
@@ -544,3 +557,40 @@ def test_top_level_x_keys_hold_anchors_and_are_not_validated() -> None:
 def test_only_top_level_keys_starting_with_x_dash_are_extensions() -> None:
     with pytest.raises(ConfigError, match="unknown key 'x_oncall'"):
         load("x_oncall: 1\n" + DB + alerts(""))
+
+
+def test_no_secret_appears_in_the_repr_of_config_objects() -> None:
+    config = load(
+        "database: {url: 'postgresql://app:Repr-Pa55word@db/x'}\n"
+        "state: {url: 'postgresql://st:Repr-State-pw@db/s'}\n"
+        "notifications:\n"
+        "  email: {smtp_host: smtp.example.com, smtp_password: Repr-Smtp-pw}\n"
+        "  slack: {webhook_url: 'https://hooks.slack.com/services/T/B/ReprSlack'}\n"
+        + alerts(
+            "notify:\n"
+            "  - channel: webhook\n"
+            "    url: 'https://example.com/hook/Repr-Path-token'\n"
+            "    secret: Repr-Hmac-key\n"
+            "    headers: {Authorization: 'Bearer Repr-Bearer'}\n"
+            "  - channel: slack\n"
+            "    webhook_url: 'https://hooks.slack.com/services/T/B/ReprSlack2'\n"
+        )
+    )
+    shown = repr(config) + repr(config.alerts) + repr(config.data_sources)
+    for secret in (
+        "Repr-Pa55word",
+        "Repr-State-pw",
+        "Repr-Smtp-pw",
+        "ReprSlack",
+        "Repr-Path-token",
+        "Repr-Hmac-key",
+        "Repr-Bearer",
+    ):
+        assert secret not in shown
+
+
+def test_moving_an_alert_in_the_file_does_not_change_it() -> None:
+    first = load(DB + alerts("")).alerts[0]
+    moved = load("\n\n" + DB + alerts("")).alerts[0]
+    assert first.line != moved.line
+    assert first == moved

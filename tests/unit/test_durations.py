@@ -117,3 +117,14 @@ def test_a_yaml_date_is_named_by_its_type_not_its_python_repr() -> None:
 
     with pytest.raises(ValueError, match=r"^a date is not a duration"):
         parse_duration(date(2026, 1, 31))
+
+
+@pytest.mark.parametrize("text", ["1 0s", "1h1h", "30m1h", "1 h 1h"])
+def test_a_space_never_splits_a_number_and_units_come_once_largest_first(text: str) -> None:
+    with pytest.raises(ValueError, match=r"not a duration|repeats or reorders"):
+        parse_duration(text)
+
+
+def test_spaces_may_separate_the_parts() -> None:
+    assert parse_duration(" 1h 30m ") == timedelta(hours=1, minutes=30)
+    assert parse_duration("2 d") == timedelta(days=2)

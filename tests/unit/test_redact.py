@@ -192,6 +192,14 @@ def test_add_environment_registers_variables_whose_names_say_secret(secrets: Red
     assert not {"/home/alice", "/usr/bin:/bin", "db.internal", ""} & secrets.secrets
 
 
+def test_add_environment_skips_short_values_that_are_settings_not_secrets(
+    secrets: Redactor,
+) -> None:
+    secrets.add_environment({"SECRET_ENABLED": "true", "TOKEN_TTL": "3600", "PGPASSWORD": "pw"})
+    assert secrets.secrets == frozenset()
+    assert secrets.scrub('{"dry_run": true, "ttl": 3600}') == '{"dry_run": true, "ttl": 3600}'
+
+
 def test_add_environment_reads_os_environ_by_default(
     secrets: Redactor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
