@@ -92,7 +92,7 @@ class QueryError(SentinelError):
 
 
 class QueryTimeout(QueryError):
-    """Report that an alert's query ran past its timeout and was cancelled."""
+    """Report that an alert's query ran past its timeout: stopped, or answered too late."""
 
 
 class ContractError(QueryError):

@@ -25,21 +25,13 @@ from pydantic import (
     model_validator,
 )
 
+from sqlsentinel.database.engines import dialect_and_driver, unsupported
 from sqlsentinel.durations import format_duration, parse_duration
 from sqlsentinel.models import EmptyResult, Severity
 from sqlsentinel.scheduler.cron import load_timezone, validate_cron
 
 CHANNEL_TYPES = ("email", "slack", "webhook", "ses", "sns")
-_DATABASE_SCHEME = re.compile(r"^(?P<dialect>[A-Za-z][\w.-]*)(?:\+(?P<driver>[\w.-]+))?://")
-# The databases sqlsentinel knows how to make read-only and time-bounded, and the one driver
-# each is run with (the one its extra installs).
-SUPPORTED_DATABASES = {
-    "sqlite": "pysqlite",
-    "postgresql": "psycopg",
-    "postgres": "psycopg",
-    "mysql": "pymysql",
-    "mariadb": "pymysql",
-}
+_DATABASE_SCHEME = re.compile(r"^[A-Za-z][\w.-]*(?:\+[\w.-]+)?://")
 MAX_TIMEOUT = timedelta(hours=6)
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+", re.I)
 _ALERT_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
@@ -82,27 +74,16 @@ def _not_bool(value: object) -> object:
 
 
 def _database_url(value: str) -> str:
-    """Accept the URL of a database sqlsentinel supports, with its driver if one is named."""
+    """Accept the URL of a database sqlsentinel can keep read-only, with its one driver."""
     value = value.strip()
-    match = _DATABASE_SCHEME.match(value)
-    if match is None:
+    if _DATABASE_SCHEME.match(value) is None:
         raise ValueError(
             "is not a database URL; write it as dialect://user:password@host:port/database, "
             "for example postgresql://alerts@db.internal/analytics or sqlite:///data.db"
         )
-    dialect, driver = match["dialect"].lower(), (match["driver"] or "").lower()
-    expected = SUPPORTED_DATABASES.get(dialect)
-    if expected is None:
-        raise ValueError(
-            f"'{dialect}' databases are not supported; sqlsentinel runs alerts on SQLite "
-            "(sqlite:///file.db), PostgreSQL (postgresql://...) and MariaDB or MySQL "
-            "(mysql://... or mariadb://...)"
-        )
-    if driver and driver != expected:
-        raise ValueError(
-            f"names the driver '{driver}', but sqlsentinel runs {dialect} with {expected}; "
-            f"write {dialect}:// without a driver"
-        )
+    problem = unsupported(*dialect_and_driver(value))
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

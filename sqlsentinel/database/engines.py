@@ -2,8 +2,9 @@
 
 A warm Lambda container or a ``run --watch`` loop reuses the engine and its pool;
 ``pool_pre_ping`` replaces connections that died while the process was frozen or idle.
-URLs without a driver get the one sqlsentinel installs (psycopg 3, PyMySQL), and a missing
-driver is reported with the extra that provides it.
+URLs without a driver get the one sqlsentinel installs (psycopg 3, PyMySQL); a database or
+driver sqlsentinel cannot keep read-only is refused, and a missing driver is reported with the
+extra that provides it.
 """
 
 from __future__ import annotations
@@ -18,40 +19,35 @@ from sqlsentinel.errors import ConfigError
 from sqlsentinel.redact import redact_url, redactor
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import URL, Engine
 
     from sqlsentinel.config import Config
 
 __all__ = [
     "CONNECT_TIMEOUT",
     "check_driver",
+    "dialect_and_driver",
     "dispose_engines",
     "engine_for",
     "get_engine",
     "resolve_url",
+    "unsupported",
 ]
 
 CONNECT_TIMEOUT = 10
 """Seconds to wait for a database connection before giving up."""
 
-# dialect -> (driver sqlsentinel installs, module that provides it, extra, product name)
+# dialect -> (the one driver sqlsentinel runs it with, module that provides it, extra, product)
 _DRIVERS = {
     "postgresql": ("psycopg", "psycopg", "postgres", "PostgreSQL"),
     "mysql": ("pymysql", "pymysql", "mysql", "MySQL"),
     "mariadb": ("pymysql", "pymysql", "mysql", "MariaDB"),
+    "sqlite": ("pysqlite", "sqlite3", "", "SQLite"),
 }
-# drivers named explicitly in a URL -> the module to look for
-_DRIVER_MODULES = {
-    "psycopg": "psycopg",
-    "psycopg2": "psycopg2",
-    "asyncpg": "asyncpg",
-    "pg8000": "pg8000",
-    "pymysql": "pymysql",
-    "mysqldb": "MySQLdb",
-    "mysqlconnector": "mysql.connector",
-    "mariadbconnector": "mariadb",
-    "pysqlite": "sqlite3",
-}
+_SUPPORTED_FORMS = (
+    "sqlsentinel runs alerts on SQLite (sqlite:///file.db), PostgreSQL (postgresql:// or "
+    "postgresql+psycopg://) and MariaDB or MySQL (mysql://, mariadb:// or mysql+pymysql://)"
+)
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -67,32 +63,57 @@ def resolve_url(url: str) -> str:
     """Return ``url`` with the driver sqlsentinel uses when the URL does not name one.
 
     ``postgresql://`` would otherwise mean psycopg2 and ``mysql://`` mysqlclient, neither of
-    which our extras install. A URL that names its driver is left alone.
+    which our extras install. ``postgres`` (Heroku's spelling, which SQLAlchemy no longer
+    reads) is read as ``postgresql``. Otherwise a URL that names its driver is left alone.
     """
     dialect, driver, rest = _split(url)
-    if driver is None and dialect in _DRIVERS:
+    if dialect == "postgres":
+        dialect = "postgresql"
+        url = f"{dialect}+{driver}://{rest}" if driver else f"{dialect}://{rest}"
+    if driver is None and dialect in _DRIVERS and dialect != "sqlite":
         return f"{dialect}+{_DRIVERS[dialect][0]}://{rest}"
     return url
 
 
-def check_driver(url: str, *, where: str) -> None:
-    """Raise ``ConfigError`` if the driver for ``url`` is not installed, naming what to install.
-
-    ``where`` names the data source in the message ("data source 'warehouse'").
-    """
+def dialect_and_driver(url: str) -> tuple[str, str | None]:
+    """Return the dialect and driver ``url`` runs with (after :func:`resolve_url`)."""
     dialect, driver, _ = _split(resolve_url(url))
-    if dialect == "sqlite":
-        return
-    module = _DRIVER_MODULES.get(driver or "")
-    if module is not None and importlib.util.find_spec(module.split(".")[0]) is None:
-        known = _DRIVERS.get(dialect)
-        if known is not None and driver == known[0]:
-            install = f"pip install 'sqlsentinel[{known[2]}]'"
-        else:
-            install = f"install the Python package that provides '{module}'"
-        product = known[3] if known else dialect
+    return dialect, driver
+
+
+def unsupported(dialect: str, driver: str | None) -> str | None:
+    """Return why sqlsentinel cannot run alert queries with ``dialect+driver``, or ``None``.
+
+    Only these combinations have a session that makes the query read-only and bounds its
+    time (:mod:`sqlsentinel.executor.dialects`); with any other, an alert could write to the
+    database or run forever. ``driver`` ``None`` means the default (after :func:`resolve_url`).
+    """
+    known = _DRIVERS.get(dialect)
+    if known is None:
+        return f"'{dialect}' databases are not supported; {_SUPPORTED_FORMS}"
+    if driver is not None and driver != known[0]:
+        return (
+            f"the driver '{driver}' is not supported; sqlsentinel runs {known[3]} with "
+            f"{known[0]} (write {dialect}:// without a driver)"
+        )
+    return None
+
+
+def check_driver(url: str, *, where: str) -> None:
+    """Raise ``ConfigError`` unless ``url`` is a supported database with its driver installed.
+
+    The message names the supported forms, or the extra to install. ``where`` names the data
+    source in the message ("data source 'warehouse'").
+    """
+    dialect, driver = dialect_and_driver(url)
+    problem = unsupported(dialect, driver)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}")
+    _, module, extra, product = _DRIVERS[dialect]
+    if extra and importlib.util.find_spec(module) is None:
         raise ConfigError(
-            f"{where} uses {product}, but its driver ({driver}) is not installed; {install}"
+            f"{where} uses {product}, but its driver ({driver}) is not installed; "
+            f"pip install 'sqlsentinel[{extra}]'"
         )
 
 
@@ -152,18 +173,23 @@ def _create(url: str) -> Engine:
         ) from None
 
 
-def sqlite_file(url: str) -> Path | None:
-    """Return the file a SQLite URL points at, or ``None`` for in-memory and non-SQLite URLs."""
-    dialect, _, rest = _split(url)
-    if dialect != "sqlite":
-        return None
-    path = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
-    if not path or path == ":memory:" or path.startswith("file:"):
+def sqlite_file(url: str | URL) -> Path | None:
+    """Return the file a SQLite URL points at, or ``None`` for in-memory and non-SQLite URLs.
+
+    Pass an engine's parsed ``URL`` rather than its rendering, which percent-encodes the
+    path (``:memory:`` would read as a file named ``%3Amemory%3A``).
+    """
+    if isinstance(url, str):
+        dialect, _, rest = _split(url)
+        path = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
+    else:
+        dialect, path = url.get_backend_name(), url.database or ""
+    if dialect != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
         return None
     return Path(path)
 
 
-def missing_sqlite_file(url: str) -> str | None:
+def missing_sqlite_file(url: str | URL) -> str | None:
     """Return a sentence explaining that a SQLite data source's file is missing, if it is.
 
     SQLite would otherwise create an empty database and every query would fail with

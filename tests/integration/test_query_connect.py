@@ -1,17 +1,34 @@
-"""A data source that cannot be reached gives an ERROR naming it (redacted) and the reason."""
+"""A data source that cannot be reached gives an ERROR naming it (redacted) and the reason.
+
+So does anything else going wrong around the query: no exception escapes ``run_query``.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from sqlsentinel.database.engines import get_engine
+from sqlsentinel.executor.dialects import (
+    MySQLSession,
+    PostgresSession,
+    QuerySession,
+    SQLiteSession,
+)
 from sqlsentinel.executor.query import ping, run_query
 from sqlsentinel.models import Status
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from tests.conftest import DataSource
 
 PASSWORD = "S3cretPw"
 
@@ -98,3 +115,88 @@ def test_a_missing_relative_sqlite_file_says_where_it_was_looked_for(
         "sqlite:///missing.db", f"relative to the current directory, {tmp_path}"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        # PyMySQL raises plain Python errors for these, which SQLAlchemy does not wrap
+        ({"foo": "bar"}, "TypeError: Connection.__init__() got an unexpected keyword argument"),
+        ({"charset": "nosuch"}, "AttributeError: "),
+        ({"ssl_ca": "/nonexistent"}, "FileNotFoundError: No such file or directory"),
+    ],
+    ids=["unknown option", "unknown charset", "missing CA file"],
+)
+def test_a_url_option_the_driver_rejects_is_an_error_not_an_exception(
+    mysql_url: str, options: dict[str, str], reason: str
+) -> None:
+    url = make_url(mysql_url).update_query_dict(options).render_as_string(hide_password=False)
+
+    assert_connection_error(url, reason)
+    assert_connection_error(url, "check the options after '?' in the URL")
+
+
+SESSIONS: dict[str, type[QuerySession]] = {
+    "sqlite": SQLiteSession,
+    "postgres": PostgresSession,
+    "mysql": MySQLSession,
+}
+
+
+def test_an_exception_while_starting_the_transaction_is_an_error(
+    data_source: DataSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def begin(self: QuerySession, conn: Connection, timeout: float) -> None:
+        raise RuntimeError("no transaction for you")
+
+    engine = data_source.engine
+    monkeypatch.setattr(SESSIONS[data_source.kind], "begin", begin)
+
+    result = run_query(engine, "SELECT 'OK' AS status")
+
+    assert result.status is Status.ERROR
+    assert result.error == (
+        f"could not start a read-only transaction on {data_source.url}: "
+        "RuntimeError: no transaction for you"
+    )
+    assert engine.pool.checkedout() == 0
+    monkeypatch.undo()
+    assert run_query(engine, "SELECT 'OK' AS status").status is Status.OK
+
+
+def test_an_unexpected_exception_is_an_error_naming_its_type_and_logged(
+    data_source: DataSource, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fetch(self: QuerySession, conn: Connection, sql: str) -> None:
+        raise LookupError(f"lost the rows of {data_source.url}")
+
+    engine = data_source.engine
+    monkeypatch.setattr(SESSIONS[data_source.kind], "fetch", fetch)
+
+    with caplog.at_level(logging.DEBUG, logger="sqlsentinel.executor.query"):
+        result = run_query(engine, "SELECT 'OK' AS status")
+
+    assert result.status is Status.ERROR
+    assert result.error == (
+        f"the query runner failed unexpectedly: LookupError: lost the rows of {data_source.url}"
+    )
+    assert [record.exc_info is not None for record in caplog.records] == [True]
+    assert engine.pool.checkedout() == 0
+    monkeypatch.undo()
+    assert run_query(engine, "SELECT 'OK' AS status").status is Status.OK
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///:memory:", "sqlite:///file:{path}?mode=ro&uri=true"], ids=["memory", "uri"]
+)
+def test_sqlite_urls_that_name_no_plain_file_are_not_taken_for_a_missing_file(
+    tmp_path: Path, url: str
+) -> None:
+    path = tmp_path / "data.db"
+    sqlite3.connect(path).close()
+    engine = get_engine(url.format(path=path))
+
+    result = run_query(engine, "SELECT 'OK' AS status")
+
+    assert result.status is Status.OK, result.error
+    assert ping(engine)[1] is None

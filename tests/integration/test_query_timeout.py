@@ -6,16 +6,19 @@ Durations are measured with ``time.monotonic``; nothing here sleeps in Python.
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import create_engine, event
 
-from sqlsentinel.database.engines import resolve_url
+from sqlsentinel.database.engines import get_engine, resolve_url
 from sqlsentinel.executor.dialects import (
     MySQLSession,
     PostgresSession,
@@ -62,9 +65,10 @@ def session_settings(source: DataSource) -> dict[str, object]:
         statements = {
             "max_statement_time": "SELECT @@session.max_statement_time",
             "tx_read_only": "SELECT @@session.tx_read_only",
+            "sql_select_limit": "SELECT @@session.sql_select_limit",
         }
     else:
-        statements = {"query_only": "PRAGMA query_only"}
+        statements = {"query_only": "PRAGMA query_only", "busy_timeout": "PRAGMA busy_timeout"}
     return {name: source.scalar(sql) for name, sql in statements.items()}
 
 
@@ -228,3 +232,72 @@ def test_the_client_guard_alone_cancels_a_query_close_to_its_timeout(
     assert TIMEOUT * 0.9 <= wall < TIMEOUT + 0.75
     assert after.status is Status.OK, after.error  # the pool gave out a working connection
     assert engine.pool.checkedout() == 0
+
+
+def test_an_answer_after_the_timeout_is_a_timeout_that_does_not_claim_a_cancel(
+    data_source: DataSource,
+) -> None:
+    """The server answered, so nothing was cancelled; but the answer came too late to count.
+
+    The clock is injected: every reading is two seconds after the previous one.
+    """
+    engine = single_connection_pool(data_source)
+    ticks = itertools.count(0.0, 2.0)
+    run_query(engine, "SELECT 'OK' AS status")  # open the pooled connection
+
+    with counting_new_connections(engine) as opened:
+        result = run_query(
+            engine, "SELECT 'OK' AS status", timeout=TIMEOUT, clock=lambda: next(ticks)
+        )
+
+    assert result.status is Status.TIMEOUT
+    assert result.error == (
+        "the query took longer than its timeout of 1s (it answered after 2.0s, too late to "
+        "count); make it faster or raise the alert's 'timeout:'"
+    )
+    assert opened == []  # nothing was cancelled: the connection is in a known state, and kept
+
+
+def test_a_query_the_server_stopped_says_it_was_cancelled(data_source: DataSource) -> None:
+    result = run_query(data_source.engine, SLOW[data_source.kind], timeout=0.2)
+
+    assert result.status is Status.TIMEOUT
+    assert result.error == (
+        "the query ran longer than its timeout of 0.2s and was cancelled; make it faster or "
+        "raise the alert's 'timeout:'"
+    )
+
+
+@pytest.fixture
+def locked_sqlite(tmp_path: Path) -> Iterator[str]:
+    """A SQLite database another connection holds with BEGIN EXCLUSIVE; yields its URL."""
+    path = tmp_path / "locked.db"
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (id INT)")
+    setup.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield f"sqlite:///{path}"
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_a_locked_sqlite_database_is_waited_for_no_longer_than_the_timeout(
+    locked_sqlite: str,
+) -> None:
+    engine = get_engine(locked_sqlite)
+    with engine.connect() as conn:  # the pooled connection, as the next user will get it
+        default_busy_timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+
+    result, wall = elapsed(lambda: run_query(engine, "SELECT 'OK' AS status FROM t", timeout=0.5))
+
+    assert result.status is Status.ERROR
+    assert (result.error or "").startswith(
+        "the database is locked by another connection; the query waited for it up to its "
+        "timeout of 0.5s"
+    )
+    assert 0.45 <= wall < 1.5  # sqlite3 alone waits 5 s
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == default_busy_timeout

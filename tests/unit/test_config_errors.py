@@ -533,7 +533,7 @@ CASES = [
         "database driver sqlsentinel does not run",
         'database: {url: "postgresql+psycopg2://u@db/x"}\n' + ALERT,
         ":1: field 'database.url': ",
-        ("driver 'psycopg2'", "runs postgresql with psycopg", "without a driver"),
+        ("driver 'psycopg2'", "runs PostgreSQL with psycopg", "without a driver"),
     ),
     Case(
         "state url of an unsupported database",
