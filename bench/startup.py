@@ -32,7 +32,7 @@ def commands(workdir: Path) -> dict[str, list[str]]:
         'python -c "pass"': [python, "-c", "pass"],
         "import sqlsentinel": [python, "-c", "import sqlsentinel"],
         "sqlsentinel --version": [python, "-m", "sqlsentinel", "--version"],
-        "sqlsentinel test (4 alerts)": [python, "-m", "sqlsentinel", "test", config],
+        "sqlsentinel test (5 alerts)": [python, "-m", "sqlsentinel", "test", config],
         "sqlsentinel execute (SQLite)": [
             python,
             "-m",
