@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
-__all__ = ["EmptyResult", "JsonValue", "QueryResult", "Severity", "Status"]
+__all__ = ["EmptyResult", "JsonValue", "Kind", "QueryResult", "Severity", "Status"]
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 
@@ -26,6 +26,20 @@ class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
+
+
+class Kind(StrEnum):
+    """Why a notification is sent."""
+
+    FIRING = "FIRING"  # the alert started firing
+    REPEAT = "REPEAT"  # still firing after its cooldown
+    RESOLVED = "RESOLVED"  # back to OK after a notified ALERT
+    ERROR = "ERROR"  # the query failed or timed out
+
+    @property
+    def headline(self) -> str:
+        """Return the words a subject line uses for this kind."""
+        return {"REPEAT": "STILL FIRING"}.get(self.value, self.value)
 
 
 class Status(StrEnum):

@@ -25,6 +25,7 @@ from sqlsentinel.config.schema import (
 from sqlsentinel.config.secrets import header_secrets, url_secrets
 from sqlsentinel.errors import ConfigError, ConfigProblem
 from sqlsentinel.models import EmptyResult, Severity
+from sqlsentinel.notifications.templates import STANDARD_FIELDS, unknown_placeholders
 from sqlsentinel.scheduler.cron import CronSchedule
 
 __all__ = ["DEFAULT_DATA_SOURCE", "Alert", "Config", "DataSource", "resolve"]
@@ -76,6 +77,7 @@ class Alert:
     empty_result: EmptyResult = EmptyResult.ERROR
     notify: tuple[Channel, ...] = ()
     line: int | None = field(default=None, compare=False)
+    notify_lines: tuple[int | None, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def timezone(self) -> str:
@@ -220,6 +222,21 @@ def resolve(spec: ConfigFile, *, source: str | None, locate: Locate) -> Config:
             )
             continue
 
+        notify = tuple(policy.pop("notify"))
+        notify_path = (*path, "notify") if item.notify is not None else ("defaults", "notify")
+        for index, channel in enumerate(notify):
+            for key in ("subject", "body"):
+                template = getattr(channel, key, None)
+                unknown = unknown_placeholders(template, item.query) if template else []
+                if unknown:
+                    problem(
+                        (*notify_path, index, key),
+                        f"uses {', '.join('{' + name + '}' for name in unknown)}, which is not "
+                        f"a standard placeholder ({', '.join(STANDARD_FIELDS)}) and not a "
+                        "column of the query",
+                        item.name,
+                        f"notify[{index}].{key}",
+                    )
         alerts.append(
             Alert(
                 name=item.name,
@@ -229,8 +246,9 @@ def resolve(spec: ConfigFile, *, source: str | None, locate: Locate) -> Config:
                 description=item.description,
                 enabled=item.enabled,
                 labels=MappingProxyType(labels),
-                notify=tuple(policy.pop("notify")),
+                notify=notify,
                 line=locate(path),
+                notify_lines=tuple(locate((*notify_path, i)) for i in range(len(notify))),
                 **policy,
             )
         )

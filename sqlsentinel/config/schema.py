@@ -28,6 +28,7 @@ from pydantic import (
 from sqlsentinel.database.engines import dialect_and_driver, unsupported
 from sqlsentinel.durations import format_duration, parse_duration
 from sqlsentinel.models import EmptyResult, Severity
+from sqlsentinel.notifications.templates import placeholders
 from sqlsentinel.scheduler.cron import load_timezone, validate_cron
 
 CHANNEL_TYPES = ("email", "slack", "webhook", "ses", "sns")
@@ -87,6 +88,11 @@ def _database_url(value: str) -> str:
     return value
 
 
+def _template(value: str) -> str:
+    placeholders(value)
+    return value
+
+
 def _cron(value: object) -> str:
     return validate_cron(value)
 
@@ -131,6 +137,7 @@ PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidat
 Timeout = Annotated[PositiveDuration, AfterValidator(_bounded_timeout)]
 Count = Annotated[int, BeforeValidator(_not_bool), Field(ge=1)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+Template = Annotated[str, AfterValidator(_template)]
 Cron = Annotated[str, BeforeValidator(_cron)]
 Timezone = Annotated[str, AfterValidator(_timezone)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
@@ -166,8 +173,8 @@ class EmailChannel(_Spec):
 
     channel: Literal["email"]
     recipients: Recipients
-    subject: str | None = None
-    body: str | None = None
+    subject: Template | None = None
+    body: Template | None = None
 
 
 class SlackChannel(_Spec):
@@ -204,8 +211,8 @@ class SesChannel(_Spec):
     channel: Literal["ses"]
     recipients: Recipients
     from_address: EmailAddress | None = None
-    subject: str | None = None
-    body: str | None = None
+    subject: Template | None = None
+    body: Template | None = None
     region: str | None = None
 
 
@@ -214,7 +221,7 @@ class SnsChannel(_Spec):
 
     channel: Literal["sns"]
     topic_arn: Annotated[str, Field(pattern=r"^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w.-]+$")]
-    subject: str | None = None
+    subject: Template | None = None
     region: str | None = None
 
 
@@ -287,6 +294,7 @@ class SmtpSettings(_Spec):
     from_address: EmailAddress | None = None
     security: Literal["starttls", "ssl", "none"] | None = None
     timeout: PositiveDuration | None = None
+    ca_file: str | None = None
 
 
 class SlackSettings(_Spec):
@@ -294,6 +302,12 @@ class SlackSettings(_Spec):
 
     webhook_url: HttpUrl | None = Field(default=None, repr=False)
     username: str | None = None
+
+
+class HttpSettings(_Spec):
+    """How long the Slack and webhook channels wait for a receiver."""
+
+    timeout: PositiveDuration = timedelta(seconds=10)
 
 
 class RetrySettings(_Spec):
@@ -308,6 +322,7 @@ class NotificationSettings(_Spec):
 
     email: SmtpSettings = Field(default_factory=SmtpSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
 
 

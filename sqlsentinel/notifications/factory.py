@@ -1,0 +1,76 @@
+"""Build an alert's channels from its ``notify`` entries, importing each channel's module lazily.
+
+Each channel module exposes ``create(spec, settings, environ) -> Notifier`` and raises
+:class:`~sqlsentinel.errors.ConfigError` when a setting it needs is missing (no SMTP host,
+no Slack webhook URL, no boto3). The factory turns that into an
+:class:`~sqlsentinel.notifications.base.Unavailable` channel, so that a run still records a
+failed outcome for it, while :func:`check_channels` turns it into a config error for
+``sqlsentinel test``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol, cast
+
+from sqlsentinel.errors import ConfigError, ConfigProblem
+from sqlsentinel.notifications.base import Notifier, Unavailable
+
+if TYPE_CHECKING:
+    from sqlsentinel.config import Alert, Config
+    from sqlsentinel.config.schema import Channel, NotificationSettings
+
+__all__ = ["build_notifiers", "check_channels"]
+
+_MODULES = {
+    "email": "sqlsentinel.notifications.email",
+    "slack": "sqlsentinel.notifications.slack",
+    "webhook": "sqlsentinel.notifications.webhook",
+    "ses": "sqlsentinel.notifications.ses",
+    "sns": "sqlsentinel.notifications.sns",
+}
+
+
+class _ChannelModule(Protocol):
+    def create(
+        self, spec: Channel, settings: NotificationSettings, environ: Mapping[str, str]
+    ) -> Notifier: ...
+
+
+def _create(spec: Channel, settings: NotificationSettings, environ: Mapping[str, str]) -> Notifier:
+    module = cast(_ChannelModule, importlib.import_module(_MODULES[spec.channel]))
+    try:
+        return module.create(spec, settings, environ)
+    except ConfigError as exc:
+        return Unavailable(spec.channel, spec.channel, str(exc))
+
+
+def build_notifiers(
+    alert: Alert, settings: NotificationSettings, environ: Mapping[str, str]
+) -> list[Notifier]:
+    """Return one notifier per ``notify`` entry of ``alert``, in order.
+
+    ``environ`` supplies the ``SMTP_*``/``SLACK_WEBHOOK_URL`` fallbacks (``os.environ`` from
+    the command line; the Lambda handler passes its own).
+    """
+    return [_create(spec, settings, environ) for spec in alert.notify]
+
+
+def check_channels(config: Config, environ: Mapping[str, str]) -> None:
+    """Raise ``ConfigError`` naming every enabled alert's channel that could not send."""
+    problems = []
+    for alert in config.enabled_alerts:
+        for index, notifier in enumerate(build_notifiers(alert, config.notifications, environ)):
+            if isinstance(notifier, Unavailable):
+                problems.append(
+                    ConfigProblem(
+                        f"the {notifier.channel} channel cannot send: {notifier.reason}",
+                        config.source,
+                        alert.notify_lines[index] if alert.notify_lines else alert.line,
+                        alert.name,
+                        f"notify[{index}]",
+                    )
+                )
+    if problems:
+        raise ConfigError(problems)
