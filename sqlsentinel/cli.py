@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlsentinel import __version__
+from sqlsentinel import __version__, commands
 from sqlsentinel.errors import ConfigError, SentinelError, StateStoreError
-from sqlsentinel.redact import RedactingFormatter, redact_url, redactor
+from sqlsentinel.redact import RedactingFormatter, redactor
 
 __all__ = ["EXIT_ALERT_FAILED", "EXIT_CONFIG", "EXIT_OK", "EXIT_STATE", "main"]
 
@@ -31,7 +31,7 @@ EXIT_STATE = 3
 EXIT_CODES = """\
 exit codes:
   0  success (an alert that is firing is still a success)
-  1  an alert's query errored or timed out
+  1  an alert's query errored or timed out, or a notification was not delivered
   2  usage or config error
   3  the state database cannot be reached
 """
@@ -62,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands_parser = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    test = commands.add_parser(
+    test = commands_parser.add_parser(
         "test",
         aliases=["validate"],
         parents=[common],
@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_format(test)
     _add_now(test, "compute the next runs from this instant instead of the clock")
-    test.set_defaults(handler=_test)
+    test.set_defaults(handler=commands.test)
 
-    execute = commands.add_parser(
+    execute = commands_parser.add_parser(
         "execute",
         parents=[common],
         help="run one alert now and print its outcome",
@@ -103,7 +103,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="send no notifications and record nothing"
     )
     _add_format(execute)
-    execute.set_defaults(handler=_execute)
+    execute.set_defaults(handler=commands.execute)
+
+    notify_test = commands_parser.add_parser(
+        "notify-test",
+        parents=[common],
+        help="send a test notification through an alert's channels",
+        description=_paragraph(
+            "Send a clearly marked test notification through ALERT's channels (or only those "
+            "of --channel), so that delivery can be checked before relying on it. The query "
+            "is not run."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    notify_test.add_argument("config", metavar="CONFIG", help="path of the alerts YAML file")
+    notify_test.add_argument(
+        "alert", metavar="ALERT", help="name of the alert whose channels to test"
+    )
+    notify_test.add_argument(
+        "--channel",
+        choices=["email", "slack", "webhook", "ses", "sns"],
+        help="test only the alert's channels of this type",
+    )
+    notify_test.add_argument(
+        "--dry-run", action="store_true", help="show the test notification without sending it"
+    )
+    _add_format(notify_test)
+    notify_test.set_defaults(handler=commands.notify_test)
     return parser
 
 
@@ -134,80 +161,6 @@ def _instant(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _test(args: argparse.Namespace) -> int:
-    from sqlsentinel import report
-    from sqlsentinel.config import load_config
-    from sqlsentinel.database.engines import engine_for
-
-    config = load_config(args.config)
-    log.debug("loaded %s (alerts: %d)", args.config, len(config.alerts))
-    # Creating an engine connects to nothing, but it is where SQLAlchemy reads the URL: a
-    # dialect it does not know or a port that is not a number is a config error even here.
-    engines = {name: engine_for(config, name) for name in config.data_sources}
-    now = args.now or datetime.now(UTC)
-    if not args.connect:
-        _emit(report.config_summary(config, now, fmt=args.format), args.format)
-        return EXIT_OK
-
-    from sqlsentinel.executor.query import ping, run_query
-
-    connections = []
-    for name, engine in engines.items():
-        log.debug("connecting to data source '%s' (%s)", name, redact_url(str(engine.url)))
-        server, error = ping(engine)
-        connections.append(report.ConnectionCheck(name, server, error))
-    reachable = {item.name for item in connections if item.error is None}
-    results = {}
-    for alert in config.enabled_alerts:
-        if alert.database in reachable:
-            log.debug("running the query of alert '%s'", alert.name)
-            results[alert.name] = run_query(
-                engines[alert.database],
-                alert.query,
-                timeout=alert.timeout,
-                empty_result=alert.empty_result,
-            )
-    _emit(
-        report.config_summary(
-            config, now, connections=connections, results=results, fmt=args.format
-        ),
-        args.format,
-    )
-    failed = len(reachable) < len(connections) or any(r.status.failed for r in results.values())
-    return EXIT_ALERT_FAILED if failed else EXIT_OK
-
-
-def _execute(args: argparse.Namespace) -> int:
-    from sqlsentinel import report
-    from sqlsentinel.config import load_config
-    from sqlsentinel.database.engines import engine_for
-    from sqlsentinel.executor.query import run_query
-
-    config = load_config(args.config)
-    alert = config.alert(args.alert)
-    engine = engine_for(config, alert.database)
-    log.debug("running the query of alert '%s' on data source '%s'", alert.name, alert.database)
-    started_at = datetime.now(UTC)
-    result = run_query(engine, alert.query, timeout=alert.timeout, empty_result=alert.empty_result)
-    if result.error is not None:
-        log.warning("alert '%s' %s: %s", alert.name, result.status.value, result.error)
-    _emit(
-        report.execution(
-            alert, result, started_at=started_at, dry_run=args.dry_run, fmt=args.format
-        ),
-        args.format,
-    )
-    return EXIT_ALERT_FAILED if result.status.failed else EXIT_OK
-
-
-def _emit(text: str, fmt: str) -> None:
-    """Print a result on stdout, masked like the logs: results can quote errors and data.
-
-    JSON was masked value by value when it was built (masking the text could break it).
-    """
-    print(text if fmt == "json" else redactor.scrub(text))
-
-
 @contextmanager
 def _logging_to_stderr(level: str, debug: bool) -> Iterator[None]:
     """Send log records to stderr, masked, while a command runs; then restore the root logger.
@@ -215,12 +168,16 @@ def _logging_to_stderr(level: str, debug: bool) -> Iterator[None]:
     Restoring matters when :func:`main` is called in-process (tests, a wrapper script): the
     caller's handlers and level come back, and no handler is left holding a closed stream.
     """
+    threshold = logging.DEBUG if debug else getattr(logging, level.upper())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    # on the handler too: libraries that set their own logger's level (werkzeug, botocore)
+    # would otherwise reach stderr below the level asked for
+    handler.setLevel(threshold)
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else getattr(logging, level.upper()))
+    root.setLevel(threshold)
     # Library warnings (SQLAlchemy's, say) go through the same masked handler, not raw stderr.
     logging.captureWarnings(True)
     try:

@@ -17,10 +17,11 @@ from typing import Any
 from sqlsentinel.config import Alert, Config
 from sqlsentinel.config.messages import printable
 from sqlsentinel.durations import format_duration
-from sqlsentinel.models import JsonValue, QueryResult
+from sqlsentinel.models import JsonValue, Kind, QueryResult
+from sqlsentinel.notifications.base import ChannelOutcome
 from sqlsentinel.redact import redact_url, redactor
 
-__all__ = ["ConnectionCheck", "config_summary", "execution", "to_json"]
+__all__ = ["ConnectionCheck", "Delivery", "config_summary", "delivery", "execution", "to_json"]
 
 
 @dataclass(frozen=True)
@@ -179,15 +180,39 @@ def _summary_json(
     return out
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What one notification did: its outcomes per channel, or for a dry run its previews."""
+
+    kind: Kind
+    outcomes: Sequence[ChannelOutcome] = ()
+    previews: Sequence[tuple[str, str, str]] = ()  # (channel, target, rendered)
+
+    @property
+    def ok(self) -> bool:
+        """Say whether every channel delivered (a dry run delivers nothing, and fails nothing)."""
+        return all(outcome.ok for outcome in self.outcomes)
+
+    def to_list(self) -> list[JsonValue]:
+        if self.previews:
+            return [
+                {"channel": c, "target": t, "kind": self.kind.value, "rendered": r}
+                for c, t, r in self.previews
+            ]
+        return [{**o.to_dict(), "target": o.target} for o in self.outcomes]
+
+
 def execution(
     alert: Alert,
     result: QueryResult,
     *,
     started_at: datetime,
     dry_run: bool = False,
+    kind: Kind | None = None,
+    delivery: Delivery | None = None,
     fmt: str = "text",
 ) -> str:
-    """Describe one alert run."""
+    """Describe one alert run and what it notified."""
     if fmt == "json":
         return to_json(
             {
@@ -196,6 +221,8 @@ def execution(
                 "started_at": started_at.isoformat().replace("+00:00", "Z"),
                 "dry_run": dry_run,
                 **result.to_dict(),
+                "notification": kind.value if kind is not None else None,
+                "notifications": delivery.to_list() if delivery is not None else [],
             }
         )
     rows = [("alert", alert.name), ("status", result.status.value)]
@@ -206,9 +233,42 @@ def execution(
         for index, (key, value) in enumerate(result.context.items()):
             rows.append(("context" if index == 0 else "", f"{key}: {_show(value)}"))
     rows += [("duration", f"{result.duration_ms} ms"), ("database", alert.database)]
+    if kind is None:
+        reason = "an OK result needs none" if not result.status.failed else "notify_on_error is off"
+        rows.append(("notify", f"nothing: {reason}"))
+    elif not alert.notify:
+        rows.append(("notify", f"nothing: a {kind.value} notification, but no notify entries"))
     if dry_run:
         rows.append(("dry run", "nothing was sent and nothing was recorded"))
-    return "\n".join(f"{label:<10} {value}".rstrip() for label, value in rows)
+    text = "\n".join(f"{label:<10} {value}".rstrip() for label, value in rows)
+    if delivery is not None:
+        text += "\n" + _delivery_text(delivery)
+    return text
+
+
+def delivery(alert: Alert, sent: Delivery, *, fmt: str = "text") -> str:
+    """Describe a notification sent outside a run (``notify-test``)."""
+    if fmt == "json":
+        return to_json({"alert": alert.name, "notifications": sent.to_list()})
+    return _delivery_text(sent)
+
+
+def _delivery_text(sent: Delivery) -> str:
+    if sent.previews:
+        lines = [f"would send {sent.kind.value} through {_count(len(sent.previews), 'channel')}:"]
+        for channel, target, rendered in sent.previews:
+            lines += ["", f"--- {channel} to {target} ---", rendered.rstrip()]
+        return "\n".join(lines)
+    lines = []
+    for index, outcome in enumerate(sent.outcomes):
+        attempts = _count(outcome.attempts, "attempt")
+        if outcome.ok:
+            what = f"{outcome.kind.value} delivered ({attempts})"
+        else:
+            what = f"{outcome.kind.value} NOT delivered after {attempts}: {outcome.error}"
+        label = "notified" if index == 0 else ""
+        lines.append(f"{label:<10} {outcome.channel} to {outcome.target}: {what}")
+    return "\n".join(lines)
 
 
 def _show(value: JsonValue) -> str:

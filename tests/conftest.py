@@ -7,23 +7,33 @@ skips when it is unreachable on a developer's machine, and fails when ``CI=true`
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trustme
+from aiosmtpd.controller import Controller
 
 from sqlsentinel.database.engines import dispose_engines, get_engine
 from sqlsentinel.redact import redactor
+from tests.support.smtp import Accounts, Mailbox, Server, Tls, free_port
 
 POSTGRES_URL = os.environ.get(
     "SQLSENTINEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 MYSQL_URL = os.environ.get("SQLSENTINEL_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# pytest-httpserver's werkzeug logs every request from its own thread, with a stderr handler
+# of its own; that would land in the stderr of whichever CLI run a test is capturing.
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 _reachable: dict[str, str | None] = {}
 
@@ -153,3 +163,40 @@ def sample_db(tmp_path: Path) -> Path:
     module = runpy.run_path(str(Path(__file__).parent.parent / "examples" / "build_sample_db.py"))
     module["build"](target)
     return target
+
+
+# --- a real SMTP server (aiosmtpd) -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    ca_file = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return Tls(context, ca_file)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., Server]]:
+    """Return a function that starts an aiosmtpd server with the given options."""
+    controllers: list[Controller] = []
+
+    def start(**options: Any) -> Server:
+        server = Server(free_port(), Mailbox(), Accounts())
+        controller = Controller(
+            server.mailbox,
+            hostname="127.0.0.1",
+            port=server.port,
+            server_hostname="localhost",
+            authenticator=server.accounts,
+            **options,
+        )
+        controller.start()
+        controllers.append(controller)
+        return server
+
+    yield start
+    for controller in controllers:
+        controller.stop()

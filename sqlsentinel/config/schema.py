@@ -109,6 +109,9 @@ def _http_url(value: str) -> str:
 
 
 def _email_address(value: str) -> str:
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        # a line break in an address would let a value add headers (Bcc:) to the message
+        raise ValueError(f"{value!r} is not an email address: it contains a control character")
     _, address = parseaddr(value)
     local, _, domain = address.rpartition("@")
     if not local or not domain or " " in address or address.count("@") != 1:
@@ -305,7 +308,7 @@ class SlackSettings(_Spec):
 
 
 class HttpSettings(_Spec):
-    """How long the Slack and webhook channels wait for a receiver."""
+    """How long the HTTP-based channels (Slack, webhook, SES, SNS) wait for an answer."""
 
     timeout: PositiveDuration = timedelta(seconds=10)
 

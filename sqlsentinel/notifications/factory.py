@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from sqlsentinel.errors import ConfigError, ConfigProblem
 from sqlsentinel.notifications.base import Notifier, Unavailable
+from sqlsentinel.redact import redact_url
 
 if TYPE_CHECKING:
     from sqlsentinel.config import Alert, Config
@@ -43,7 +44,18 @@ def _create(spec: Channel, settings: NotificationSettings, environ: Mapping[str,
     try:
         return module.create(spec, settings, environ)
     except ConfigError as exc:
-        return Unavailable(spec.channel, spec.channel, str(exc))
+        return Unavailable(spec.channel, _target(spec), str(exc))
+
+
+def _target(spec: Channel) -> str:
+    """Say where a channel that cannot be built would have delivered, without secrets."""
+    recipients = getattr(spec, "recipients", None)
+    if recipients:
+        return ", ".join(recipients)
+    if spec.channel == "sns":
+        return str(getattr(spec, "topic_arn", "sns"))
+    url = getattr(spec, "url", None) or getattr(spec, "webhook_url", None)
+    return redact_url(url, hide_path=True) if url else spec.channel
 
 
 def build_notifiers(

@@ -21,9 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from sqlsentinel import __version__
 from sqlsentinel.cli import main
+from tests.support.smtp import Mailbox, Server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -492,32 +494,56 @@ def test_the_readme_commands_work_from_a_fresh_copy_of_examples(tmp_path: Path) 
 # --- SQL Sentinel configs run unchanged ---------------------------------------------------------
 
 FIXTURES = ROOT / "tests" / "fixtures"
-SQL_SENTINEL_ENV = {
-    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXXSECRET",
-    "WEBHOOK_URL": "https://alerts.example.com/hooks/sqlsentinel",
-    "WEBHOOK_TOKEN": "tok-5ecret-value",
-}
 
 
 @pytest.fixture
-def sql_sentinel_project(tmp_path: Path, sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def sql_sentinel_project(
+    tmp_path: Path,
+    sample_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    smtp_server: Callable[..., Server],
+    httpserver: HTTPServer,
+) -> tuple[Path, Mailbox]:
     """Lay out a directory as a SQL Sentinel user has it: examples/sample_data.db beside the
-    config, the variables it uses set, the working directory at its root."""
+    config, its variables set (pointing at a real SMTP server and HTTP receivers), the working
+    directory at its root."""
     (tmp_path / "examples").mkdir()
     shutil.copy(sample_db, tmp_path / "examples" / "sample_data.db")
-    for name, value in SQL_SENTINEL_ENV.items():
+    server = smtp_server()
+    environment = {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(server.port),
+        "SMTP_SECURITY": "none",
+        "SMTP_FROM_ADDRESS": "sentinel@example.com",
+        "SLACK_WEBHOOK_URL": httpserver.url_for("/services/T000/B000/XXXXSECRET"),
+        "WEBHOOK_URL": httpserver.url_for("/hooks/sqlsentinel"),
+        "WEBHOOK_TOKEN": "tok-5ecret-value",
+    }
+    for name, value in environment.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return tmp_path, server.mailbox
 
 
 @pytest.mark.parametrize(
     "fixture", ["sql_sentinel_format.yaml", "sql_sentinel_documented_forms.yaml"]
 )
-def test_a_sql_sentinel_config_validates_and_executes_unchanged(
-    capsys: pytest.CaptureFixture[str], sql_sentinel_project: Path, fixture: str
+def test_a_sql_sentinel_config_validates_executes_and_notifies_unchanged(
+    capsys: pytest.CaptureFixture[str],
+    sql_sentinel_project: tuple[Path, Mailbox],
+    httpserver: HTTPServer,
+    fixture: str,
 ) -> None:
-    config = shutil.copy(FIXTURES / fixture, sql_sentinel_project / "alerts.yaml")
+    root, mailbox = sql_sentinel_project
+    config = shutil.copy(FIXTURES / fixture, root / "alerts.yaml")
+    httpserver.expect_request("/services/T000/B000/XXXXSECRET", method="POST").respond_with_data(
+        "ok"
+    )
+    httpserver.expect_request(
+        "/hooks/sqlsentinel",
+        method="POST",
+        headers={"Authorization": "Bearer tok-5ecret-value"},
+    ).respond_with_data("accepted", status=202)
 
     code, out, err = run(capsys, "test", str(config), "--connect")
     assert (code, err) == (0, "")
@@ -526,9 +552,164 @@ def test_a_sql_sentinel_config_validates_and_executes_unchanged(
     code, out, err = run(capsys, "execute", str(config), "daily_revenue_check", "--format", "json")
     assert (code, err) == (0, "")
     result = json.loads(out)
-    assert result["status"] == "ALERT"
-    assert result["threshold"] == 10000
+    assert (result["status"], result["threshold"], result["notification"]) == (
+        "ALERT", 10000, "FIRING"
+    )  # fmt: skip
     assert result["actual_value"] < 10000
+    assert [(n["channel"], n["ok"]) for n in result["notifications"]] == [
+        ("email", True), ("slack", True), ("webhook", True),
+    ]  # fmt: skip
+    (message,) = mailbox.messages
+    assert "daily_revenue_check" in message["Subject"]
+    assert len(httpserver.log) == 2
+    httpserver.check_assertions()
+
+
+def test_execute_exits_1_when_a_channel_cannot_deliver_and_the_others_still_do(
+    capsys: pytest.CaptureFixture[str],
+    write_config: Callable[..., Path],
+    sample_db: Path,
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request("/ok", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/broken", method="POST").respond_with_data("nope", status=400)
+    config = write_config(
+        f"""
+database: "sqlite:///{sample_db}"
+alerts:
+  - name: always
+    query: SELECT 'ALERT' AS status, 3 AS actual_value, 1 AS threshold
+    schedule: "@hourly"
+    notify:
+      - {{channel: webhook, url: "{httpserver.url_for("/broken")}"}}
+      - {{channel: webhook, url: "{httpserver.url_for("/ok")}"}}
+"""
+    )
+    code, out, _ = run(capsys, "execute", str(config), "always")
+    assert code == 1
+    lines = out.splitlines()
+    assert any("NOT delivered after 1 attempt" in line for line in lines)
+    assert any(line.endswith("FIRING delivered (1 attempt)") for line in lines)
+    assert [request.path for request, _ in httpserver.log] == ["/broken", "/ok"]
+
+
+def test_execute_dry_run_renders_every_notification_and_sends_nothing(
+    capsys: pytest.CaptureFixture[str],
+    write_config: Callable[..., Path],
+    sample_db: Path,
+    httpserver: HTTPServer,
+) -> None:
+    config = write_config(
+        f"""
+database: "sqlite:///{sample_db}"
+alerts:
+  - name: always
+    query: SELECT 'ALERT' AS status, 3 AS actual_value, 1 AS threshold
+    schedule: "@hourly"
+    notify:
+      - {{channel: webhook, url: "{httpserver.url_for("/hook")}"}}
+"""
+    )
+    code, out, _ = run(capsys, "execute", str(config), "always", "--dry-run")
+    assert code == 0
+    assert "would send FIRING through 1 channel:" in out
+    assert re.search(r'"idempotency_key": ?"always:', out)
+    assert httpserver.log == []
+
+
+def test_execute_notifies_an_error_when_the_query_fails(
+    capsys: pytest.CaptureFixture[str],
+    write_config: Callable[..., Path],
+    sample_db: Path,
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    config = write_config(
+        f"""
+database: "sqlite:///{sample_db}"
+alerts:
+  - name: broken
+    query: SELECT status FROM no_such_table
+    schedule: "@hourly"
+    notify:
+      - {{channel: webhook, url: "{httpserver.url_for("/hook")}"}}
+"""
+    )
+    code, out, _ = run(capsys, "execute", str(config), "broken", "--format", "json")
+    result = json.loads(out)
+    assert (code, result["status"], result["notification"]) == (1, "ERROR", "ERROR")
+    (request, _) = httpserver.log[0]
+    assert json.loads(request.data)["kind"] == "ERROR"
+
+
+def test_test_fails_for_a_channel_whose_settings_are_missing(
+    capsys: pytest.CaptureFixture[str],
+    write_config: Callable[..., Path],
+    sample_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("SMTP_HOST", "SLACK_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    config = write_config(
+        f"""
+database: "sqlite:///{sample_db}"
+alerts:
+  - name: mailed
+    query: SELECT 'OK' AS status
+    schedule: "@hourly"
+    notify:
+      - channel: email
+        recipients: [oncall@example.com]
+      - channel: slack
+"""
+    )
+    code, out, err = run(capsys, "test", str(config))
+    assert (code, out) == (2, "")
+    email_line, slack_line = err.splitlines()
+    assert email_line.startswith(f"error: {config}:8: alert 'mailed' field 'notify[0]': ")
+    assert "SMTP_HOST" in email_line
+    assert slack_line.startswith(f"error: {config}:10: alert 'mailed' field 'notify[1]': ")
+    assert "SLACK_WEBHOOK_URL" in slack_line
+
+
+def test_notify_test_sends_a_marked_test_notification_through_one_channel(
+    capsys: pytest.CaptureFixture[str],
+    write_config: Callable[..., Path],
+    sample_db: Path,
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    config = write_config(
+        f"""
+database: "sqlite:///{sample_db}"
+alerts:
+  - name: never_runs_the_query
+    query: SELECT status FROM no_such_table
+    schedule: "@hourly"
+    notify:
+      - {{channel: email, recipients: [nobody@example.com]}}
+      - {{channel: webhook, url: "{httpserver.url_for("/hook")}"}}
+notifications:
+  email: {{smtp_host: 127.0.0.1, smtp_port: 9, security: none, from_address: s@example.com}}
+"""
+    )
+    code, out, _ = run(
+        capsys, "notify-test", str(config), "never_runs_the_query", "--channel", "webhook"
+    )
+    assert code == 0
+    assert "FIRING delivered (1 attempt)" in out
+    (request, _) = httpserver.log[0]
+    payload = json.loads(request.data)
+    assert payload["test"] is True
+    assert payload["idempotency_key"].startswith("test:")
+
+
+def test_notify_test_names_the_channels_when_the_one_asked_for_is_missing(
+    capsys: pytest.CaptureFixture[str], example_config: Path
+) -> None:
+    code, _, err = run(capsys, "notify-test", str(example_config), "daily_revenue_check")
+    assert code == 2
+    assert "has no notify entries" in err
 
 
 # --- the examples say what they mean --------------------------------------------------------

@@ -751,3 +751,16 @@ def test_an_error_never_echoes_a_secret_it_is_about(
     assert "field 'notify[0].headers.Authorization'" in err
     for secret in ("hunter2-pw", "ftp-s3cret", "tok-abcdef"):
         assert secret not in err
+
+
+def test_a_recipient_with_a_line_break_cannot_add_headers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        notify('- channel: email\n  recipients: ["a@x.com\\nBcc: spy@evil.example"]'),
+        encoding="utf-8",
+    )
+    code, out, err = run_test_command(path, capsys)
+    assert (code, out) == (EXIT_CONFIG, "")
+    assert "contains a control character" in err

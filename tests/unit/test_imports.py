@@ -22,6 +22,10 @@ COLD_START_MODULES = [
     "sqlsentinel.cli",
     "sqlsentinel.config",
     "sqlsentinel.executor.query",
+    "sqlsentinel.commands",
+    "sqlsentinel.notifications.factory",
+    "sqlsentinel.notifications.delivery",
+    "sqlsentinel.notifications.content",
 ]
 """Modules a tick or a CLI command imports before it knows which channels it needs."""
 
