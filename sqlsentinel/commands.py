@@ -12,16 +12,9 @@ import argparse
 import logging
 import os
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlsentinel.errors import ConfigError
 from sqlsentinel.redact import redact_url, redactor
-
-if TYPE_CHECKING:
-    from sqlsentinel.config import Alert, Config
-    from sqlsentinel.models import Kind, QueryResult
-    from sqlsentinel.notifications.base import Notifier
-    from sqlsentinel.report import Delivery
 
 __all__ = ["emit", "execute", "notify_test", "test"]
 
@@ -92,6 +85,7 @@ def execute(args: argparse.Namespace) -> int:
     from sqlsentinel.database.engines import engine_for
     from sqlsentinel.executor.decide import manual_kind
     from sqlsentinel.executor.query import run_query
+    from sqlsentinel.notifications.dispatch import notify
 
     config = load_config(args.config)
     alert = config.alert(args.alert)
@@ -104,7 +98,16 @@ def execute(args: argparse.Namespace) -> int:
     kind = manual_kind(alert, result)
     delivery = None
     if kind is not None and alert.notify:
-        delivery = _notify(config, alert, kind, result, started_at, dry_run=args.dry_run)
+        delivery = notify(
+            alert,
+            config.notifications,
+            kind,
+            result,
+            slot=started_at,
+            now=datetime.now(UTC),
+            environ=os.environ,
+            dry_run=args.dry_run,
+        )
     emit(
         report.execution(
             alert,
@@ -126,6 +129,7 @@ def notify_test(args: argparse.Namespace) -> int:
     from sqlsentinel import report
     from sqlsentinel.config import load_config
     from sqlsentinel.models import Kind, QueryResult, Status
+    from sqlsentinel.notifications.dispatch import notify
 
     config = load_config(args.config)
     alert = config.alert(args.alert)
@@ -135,49 +139,17 @@ def notify_test(args: argparse.Namespace) -> int:
     result = QueryResult(
         Status.ALERT, context={"note": "a test notification; the alert did not fire"}
     )
-    delivery = _notify(
-        config, alert, Kind.FIRING, result, now, dry_run=args.dry_run, test=True, only=args.channel
+    delivery = notify(
+        alert,
+        config.notifications,
+        Kind.FIRING,
+        result,
+        slot=now,
+        now=now,
+        environ=os.environ,
+        dry_run=args.dry_run,
+        test=True,
+        only=args.channel,
     )
     emit(report.delivery(alert, delivery, fmt=args.format), args.format)
     return EXIT_OK if delivery.ok else EXIT_FAILED
-
-
-def _notify(
-    config: Config,
-    alert: Alert,
-    kind: Kind,
-    result: QueryResult,
-    slot: datetime,
-    *,
-    dry_run: bool,
-    test: bool = False,
-    only: str | None = None,
-) -> Delivery:
-    """Send (or, for a dry run, render) one notification through the alert's channels."""
-    from sqlsentinel.notifications.base import Notification
-    from sqlsentinel.notifications.delivery import deliver
-    from sqlsentinel.notifications.factory import build_notifiers
-    from sqlsentinel.report import Delivery
-
-    notifiers = build_notifiers(alert, config.notifications, os.environ)
-    if only is not None:
-        notifiers = _only(alert, notifiers, only)
-    notification = Notification(alert, kind, result, slot, datetime.now(UTC), test=test)
-    if dry_run:
-        previews = [(n.channel, n.target, n.render(notification)) for n in notifiers]
-        return Delivery(kind, previews=previews)
-    retry = config.notifications.retry
-    outcomes = deliver(
-        notification, notifiers, attempts=retry.attempts, backoff=retry.backoff.total_seconds()
-    )
-    return Delivery(kind, outcomes=outcomes)
-
-
-def _only(alert: Alert, notifiers: list[Notifier], channel: str) -> list[Notifier]:
-    chosen = [notifier for notifier in notifiers if notifier.channel == channel]
-    if not chosen:
-        have = ", ".join(dict.fromkeys(notifier.channel for notifier in notifiers))
-        raise ConfigError(
-            f"alert '{alert.name}' has no {channel} channel; its channels are: {have}"
-        )
-    return chosen

@@ -75,16 +75,25 @@ def url_password(url: str) -> str | None:
 def redact_url(url: str, *, hide_path: bool = False) -> str:
     """Return ``url`` with its password (and password-like query values) replaced by ``***``.
 
-    ``hide_path`` also masks the path after its first segment, for URLs whose path is the
-    secret (Slack incoming webhooks: ``https://hooks.slack.com/services/T0/B0/XXXX``).
-    Works on the text rather than through ``urllib`` so that ``sqlite:///file.db`` keeps its
-    empty host.
+    ``hide_path`` is for a URL shown as a channel's target, whose path or query may be the
+    secret: it masks the path after its first segment (Slack incoming webhooks:
+    ``https://hooks.slack.com/services/T0/B0/XXXX``) and the whole query and fragment
+    (``?code=<key>`` of an Azure Function, ``?token=`` of many receivers) — a target never
+    needs them, and no list of parameter names can know every receiver's. Without it, only
+    query values whose names say they are secrets are masked (database URLs, whose options
+    such as ``sslmode`` are worth seeing). Works on the text rather than through ``urllib``
+    so that ``sqlite:///file.db`` keeps its empty host.
     """
     parts = _split_userinfo(url)
     if parts is not None and parts[1]:
         url = f"{parts[0]}{MASK}@{parts[2]}"
     base, question, query = url.partition("?")
-    if question:
+    if not question:
+        base, hash_mark, fragment = url.partition("#")
+        query = f"{hash_mark}{MASK}" if hide_path and hash_mark else f"{hash_mark}{fragment}"
+    elif hide_path:
+        query = f"?{MASK}" if query else "?"
+    else:
         query, hash_mark, fragment = query.partition("#")
         pairs = [pair.partition("=") for pair in query.split("&")]
         query = "&".join(

@@ -18,10 +18,11 @@ from sqlsentinel.config import Alert, Config
 from sqlsentinel.config.messages import printable
 from sqlsentinel.durations import format_duration
 from sqlsentinel.models import JsonValue, Kind, QueryResult
-from sqlsentinel.notifications.base import ChannelOutcome
+from sqlsentinel.notifications.dispatch import Delivery
+from sqlsentinel.notifications.factory import target_of
 from sqlsentinel.redact import redact_url, redactor
 
-__all__ = ["ConnectionCheck", "Delivery", "config_summary", "delivery", "execution", "to_json"]
+__all__ = ["ConnectionCheck", "config_summary", "delivery", "execution", "to_json"]
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,9 @@ def _masked(value: Any) -> Any:
 def channel_summary(alert: Alert) -> str:
     """Describe where an alert notifies, without secrets."""
     parts = []
-    for channel in alert.notify:
-        recipients = getattr(channel, "recipients", None)
-        if recipients:
-            parts.append(f"{channel.channel} to {', '.join(recipients)}")
-        elif channel.channel == "sns":
-            parts.append(f"sns to {getattr(channel, 'topic_arn', '')}")
-        elif channel.channel == "webhook":
-            parts.append(f"webhook to {redact_url(getattr(channel, 'url', ''), hide_path=True)}")
-        else:
-            parts.append(channel.channel)
+    for spec in alert.notify:
+        target = target_of(spec)
+        parts.append(spec.channel if target == spec.channel else f"{spec.channel} to {target}")
     return "; ".join(parts) if parts else "nothing (no notify entries)"
 
 
@@ -180,28 +174,6 @@ def _summary_json(
     return out
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """What one notification did: its outcomes per channel, or for a dry run its previews."""
-
-    kind: Kind
-    outcomes: Sequence[ChannelOutcome] = ()
-    previews: Sequence[tuple[str, str, str]] = ()  # (channel, target, rendered)
-
-    @property
-    def ok(self) -> bool:
-        """Say whether every channel delivered (a dry run delivers nothing, and fails nothing)."""
-        return all(outcome.ok for outcome in self.outcomes)
-
-    def to_list(self) -> list[JsonValue]:
-        if self.previews:
-            return [
-                {"channel": c, "target": t, "kind": self.kind.value, "rendered": r}
-                for c, t, r in self.previews
-            ]
-        return [{**o.to_dict(), "target": o.target} for o in self.outcomes]
-
-
 def execution(
     alert: Alert,
     result: QueryResult,
@@ -256,8 +228,13 @@ def delivery(alert: Alert, sent: Delivery, *, fmt: str = "text") -> str:
 def _delivery_text(sent: Delivery) -> str:
     if sent.previews:
         lines = [f"would send {sent.kind.value} through {_count(len(sent.previews), 'channel')}:"]
-        for channel, target, rendered in sent.previews:
-            lines += ["", f"--- {channel} to {target} ---", rendered.rstrip()]
+        for preview in sent.previews:
+            lines += ["", f"--- {preview.channel} to {preview.target} ---"]
+            lines.append(
+                preview.rendered.rstrip()
+                if preview.error is None
+                else f"CANNOT BE SENT: {preview.error}"
+            )
         return "\n".join(lines)
     lines = []
     for index, outcome in enumerate(sent.outcomes):

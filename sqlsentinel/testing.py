@@ -6,7 +6,6 @@ can be told to fail, so the delivery and decision logic can be tested without a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlsentinel.notifications.base import Notification
@@ -42,7 +41,3 @@ class RecordingNotifier:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(notification)
-
-    def extend_failures(self, failures: Iterable[BaseException]) -> None:
-        """Queue more failures (for multi-run tests)."""
-        self.failures.extend(failures)

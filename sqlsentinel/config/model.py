@@ -132,17 +132,21 @@ class Config:
         if self.state_url:
             found.update(url_secrets(self.state_url))
         found.add(self.notifications.email.smtp_password)
-        found.add(self.notifications.slack.webhook_url)
+        slack_url = self.notifications.slack.webhook_url
+        if slack_url:
+            found.add(slack_url)
+            found.update(url_secrets(slack_url, every_query_value=True))
         for alert in self.alerts:
             for channel in alert.notify:
                 if isinstance(channel, WebhookChannel):
                     found.add(channel.secret)
                     # Discord, Teams and many receivers carry the token in the path itself.
                     found.add(channel.url)
-                    found.update(url_secrets(channel.url))
+                    found.update(url_secrets(channel.url, every_query_value=True))
                     found.update(header_secrets(channel.headers))
-                elif channel.channel == "slack":
+                elif channel.channel == "slack" and channel.webhook_url:
                     found.add(channel.webhook_url)
+                    found.update(url_secrets(channel.webhook_url, every_query_value=True))
         return {secret for secret in found if secret}
 
 

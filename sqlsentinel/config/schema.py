@@ -34,7 +34,8 @@ from sqlsentinel.scheduler.cron import load_timezone, validate_cron
 CHANNEL_TYPES = ("email", "slack", "webhook", "ses", "sns")
 _DATABASE_SCHEME = re.compile(r"^[A-Za-z][\w.-]*(?:\+[\w.-]+)?://")
 MAX_TIMEOUT = timedelta(hours=6)
-_HTTP_URL = re.compile(r"^https?://[^\s/?#]+", re.I)
+HTTP_URL = re.compile(r"^https?://[^\s/?#]+", re.I)
+"""An http(s) URL with a host: what the webhook and Slack channels can send to."""
 _ALERT_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 
@@ -103,7 +104,7 @@ def _timezone(value: object) -> str:
 
 
 def _http_url(value: str) -> str:
-    if not _HTTP_URL.match(value):
+    if not HTTP_URL.match(value):
         raise ValueError("must be an http:// or https:// URL")
     return value
 

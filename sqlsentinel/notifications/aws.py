@@ -14,13 +14,22 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from sqlsentinel.errors import ConfigError, NotifyError
 
-__all__ = ["EXTRA_HINT", "aws_errors", "client", "region", "require_boto3", "translate"]
+__all__ = [
+    "EXTRA_HINT",
+    "aws_errors",
+    "client",
+    "region",
+    "require_boto3",
+    "require_region",
+    "translate",
+]
 
 EXTRA_HINT = "boto3 is not installed; install the AWS extra: pip install 'sqlsentinel[aws]'"
 
@@ -68,6 +77,30 @@ def region(configured: str | None, environ: Mapping[str, str]) -> str | None:
     caller was given, which in a Lambda handler need not be ``os.environ``.
     """
     return configured or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
+
+
+def require_region(service: str, configured: str | None, environ: Mapping[str, str]) -> str | None:
+    """Return the region as :func:`region` does, or raise ``ConfigError`` when boto3 has none.
+
+    With no region on the channel nor in ``AWS_REGION``/``AWS_DEFAULT_REGION``, boto3 can
+    still find one in its config file, so a channel is refused only when that file does not
+    exist either (``AWS_CONFIG_FILE``, else ``~/.aws/config``). Reading the file would mean
+    importing boto3 (~120 ms), so a file without a region still fails — at send time, saying
+    to set one. ``AWS_CONFIG_FILE`` is read from ``environ``, then from the process
+    environment, which is where boto3 reads it.
+    """
+    found = region(configured, environ)
+    if found is None and not _config_file_exists(environ):
+        raise ConfigError(
+            f"no AWS region for {service}: set region on the channel, or the AWS_REGION "
+            "environment variable (or a region in the AWS config file, ~/.aws/config)"
+        )
+    return found
+
+
+def _config_file_exists(environ: Mapping[str, str]) -> bool:
+    path = environ.get("AWS_CONFIG_FILE") or os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+    return os.path.isfile(os.path.expanduser(path))
 
 
 @functools.cache

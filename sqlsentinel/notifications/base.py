@@ -7,8 +7,8 @@ deliver` does the retrying and turns every attempt into a :class:`ChannelOutcome
 
 Every notification carries a stable idempotency key ``<alert>:<slot>:<kind>`` (the alert's
 name percent-encoded, so a ':' in it cannot be confused with the separators): a receiver
-that sees the same key twice is seeing the one unavoidable duplicate of a runner killed
-after sending and before recording.
+that sees the same key twice is seeing a duplicate it can drop — a runner killed after
+sending and before recording, or a request that arrived but whose answer was lost.
 """
 
 from __future__ import annotations
@@ -147,6 +147,10 @@ class ChannelOutcome:
     attempts: int
     error: str | None = None
     target: str = field(default="", compare=False)
+    permanent: bool = field(default=False, compare=False)
+    """The last failure cannot be fixed by retrying (the tick does not retry it next run)."""
+    retry_after: float | None = field(default=None, compare=False)
+    """Seconds the receiver asked to wait before the next try, if it said."""
 
     def to_dict(self) -> dict[str, JsonValue]:
         """Return the outcome as recorded in history and printed as JSON."""

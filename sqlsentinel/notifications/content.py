@@ -10,7 +10,7 @@ import html
 
 from sqlsentinel.models import Kind
 from sqlsentinel.notifications.base import Notification, format_value
-from sqlsentinel.notifications.templates import render
+from sqlsentinel.notifications.templates import placeholders, render
 
 __all__ = ["details", "html_body", "subject", "summary", "text_body"]
 
@@ -35,11 +35,18 @@ def summary(notification: Notification) -> str:
 
 
 def subject(notification: Notification, template: str | None = None) -> str:
-    """Return the subject: the alert's template rendered, or ``[KIND] <summary>``."""
+    """Return the subject: the alert's template rendered, or ``[KIND] <summary>``.
+
+    A template that does not say the kind itself (no ``{kind}``) gets a ``[KIND]`` prefix for
+    every kind but FIRING, so that "Revenue Alert: x" cannot read the same when it resolved.
+    """
+    kind = notification.kind
     if template:
         text = render(template, notification.fields(), where=f"alert '{notification.alert.name}'")
+        if kind is not Kind.FIRING and "kind" not in placeholders(template):
+            text = f"[{kind.headline}] {text}"
     else:
-        text = f"[{notification.kind.headline}] {summary(notification)}"
+        text = f"[{kind.headline}] {summary(notification)}"
     text = " ".join(text.split())  # a header is one line, whatever the template or data held
     return TEST_PREFIX + text if notification.test else text
 
@@ -47,7 +54,11 @@ def subject(notification: Notification, template: str | None = None) -> str:
 def details(notification: Notification) -> list[tuple[str, str]]:
     """Return the facts as (label, value) rows, in the order people look for them."""
     alert, result = notification.alert, notification.result
-    rows = [("Status", result.status.value), ("Severity", alert.severity.value)]
+    rows = [
+        ("Notification", notification.kind.headline),
+        ("Status", result.status.value),
+        ("Severity", alert.severity.value),
+    ]
     if result.error is not None:
         rows.append(("Error", result.error))
     else:

@@ -8,7 +8,7 @@ The steps, for each channel in turn:
 3. A transient failure (connection refused, timeout, SMTP 4xx, HTTP 5xx or 429) is retried
    after ``backoff * 2**(attempt-1)`` seconds, or the server's ``Retry-After`` if longer, up to
    ``attempts`` tries. A server that asks for more than :data:`MAX_WAIT` is not waited for:
-   the next run retries it.
+   the channel fails now, and its outcome carries the wait the server asked for.
 4. Anything else a channel raises is a bug; it is recorded as a failure, never retried,
    and never stops the other channels.
 
@@ -59,18 +59,20 @@ def _deliver_one(
 ) -> ChannelOutcome:
     kind, name = notification.kind, notification.alert.name
     error = ""
+    permanent, retry_after = False, None
     for attempt in range(1, max(1, attempts) + 1):
         try:
             notifier.send(notification)
         except NotifyError as exc:
             error = redactor.scrub(str(exc))
+            permanent, retry_after = exc.permanent, exc.retry_after
             if exc.permanent or attempt == attempts:
                 break
             delay = backoff * 2 ** (attempt - 1)
             if exc.retry_after is not None:
                 if exc.retry_after > MAX_WAIT:
                     error += (
-                        f" (the server asked to wait {exc.retry_after:g}s; a later run retries)"
+                        f" (the server asked to wait {exc.retry_after:g}s, longer than a run waits)"
                     )
                     break
                 delay = max(delay, exc.retry_after)
@@ -82,6 +84,7 @@ def _deliver_one(
             sleep(delay)
         except Exception as exc:  # a bug in a channel must not cost the other channels
             error = redactor.scrub(f"unexpected {type(exc).__name__}: {exc}")
+            permanent, retry_after = False, None
             log.debug("alert '%s': %s raised", name, notifier.channel, exc_info=True)
             break
         else:
@@ -94,4 +97,6 @@ def _deliver_one(
         "alert '%s': %s %s NOT delivered to %s after %d attempt%s: %s",
         name, kind, notifier.channel, notifier.target, attempt, "" if attempt == 1 else "s", error,
     )  # fmt: skip
-    return ChannelOutcome(notifier.channel, kind, False, attempt, error, notifier.target)
+    return ChannelOutcome(
+        notifier.channel, kind, False, attempt, error, notifier.target, permanent, retry_after
+    )

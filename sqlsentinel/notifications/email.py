@@ -1,59 +1,66 @@
 """Send notifications as email through an SMTP server, with the standard library only.
 
-Settings come from ``notifications.email`` in the config, then from ``SMTP_*`` environment
-variables (the SQL Sentinel names ``SMTP_USER``, ``SMTP_FROM`` and ``SMTP_USE_TLS`` too), so
-that a password can stay out of the file. Certificate verification is always on; a private CA
-is trusted by naming its bundle (``ca_file``), never by turning verification off.
+Settings are resolved by :mod:`~sqlsentinel.notifications.email_settings` (the config, then
+``SMTP_*`` variables). Certificate verification is always on; a private CA is trusted by
+naming its bundle (``ca_file``), never by turning verification off.
 
-Every smtplib, ssl and socket exception is translated into a
+One attempt (:meth:`EmailNotifier.send`), step by step:
+
+1. Connect, read the greeting, secure the connection (STARTTLS or implicit TLS), log in.
+2. ``MAIL FROM``, then ``RCPT TO`` for each recipient that has not been served yet. A 5xx
+   refusal is final for that recipient; a 4xx (greylisting: 450, 451) is retried for it.
+3. ``DATA``, the message (CRLF line endings, dot-stuffed), and the final ``.``. From the
+   moment the final dot is written the server may have taken the message, so its reply is
+   waited for as long as RFC 5321 §4.5.3.2 suggests within reason (the timeout, at least
+   :data:`FINAL_REPLY_TIMEOUT`), and a lost reply is "outcome unknown": a permanent failure,
+   never resent within the run — resending is how a slow server ends up delivering twice
+   (RFC 1047).
+4. The recipients the server accepted are remembered for this notification (by its
+   idempotency key), so a retry sends only to those not served yet — the same message, the
+   same ``Message-ID`` and ``To`` — and a partial success is never a duplicate for anyone.
+
+smtplib drives the conversation, but not ``sendmail``: it hides whether a failure happened
+before or after the final dot. Every smtplib, ssl and socket exception is translated into a
 :class:`~sqlsentinel.errors.NotifyError`: SMTP 5xx replies, bad credentials, an untrusted
-certificate or a server without STARTTLS are permanent (retrying cannot fix them); SMTP 4xx
-replies, refused or dropped connections and timeouts are transient.
+certificate or a server without STARTTLS are permanent; SMTP 4xx replies, refused or dropped
+connections and timeouts (before the final dot) are transient.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import format_datetime, parseaddr
 
 from sqlsentinel.config.schema import EmailChannel, NotificationSettings
-from sqlsentinel.durations import parse_duration
-from sqlsentinel.errors import ConfigError, NotifyError
+from sqlsentinel.errors import NotifyError
 from sqlsentinel.notifications import content
 from sqlsentinel.notifications.base import Notification, Notifier
+from sqlsentinel.notifications.email_settings import (
+    SmtpServer,
+    check_header_value,
+    resolve,
+    tls_context,
+)
+from sqlsentinel.notifications.factory import target_of
 from sqlsentinel.redact import redactor
 
-__all__ = ["EmailNotifier", "SmtpServer", "create", "resolve"]
+__all__ = ["FINAL_REPLY_TIMEOUT", "EmailNotifier", "SmtpServer", "create", "resolve"]
 
-DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-DEFAULT_TIMEOUT = 10.0
-_KEY = "notifications.email."
+FINAL_REPLY_TIMEOUT = 60.0
+"""Least time, in seconds, to wait for the reply to the final dot (RFC 5321 allows 10 min)."""
 _READABLE = default_policy.clone(utf8=True)  # headers unencoded, for people
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+_WIRE = default_policy.clone(linesep="\r\n")
+_WIRE_UTF8 = default_policy.clone(linesep="\r\n", utf8=True)  # for an SMTPUTF8 session
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"^\.", re.M)
 
-
-@dataclass(frozen=True)
-class SmtpServer:
-    """The resolved SMTP settings: where to connect, how to secure it, who to log in as."""
-
-    host: str
-    port: int
-    security: str  # "starttls", "ssl" or "none"
-    from_address: str
-    timeout: float
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_file: str | None = None
-
-    @property
-    def address(self) -> str:
-        """Return ``host:port``, for messages."""
-        return f"{self.host}:{self.port}"
+Reply = tuple[int, bytes]
 
 
 def create(
@@ -62,115 +69,20 @@ def create(
     """Return the email notifier for ``spec``, or raise ``ConfigError`` saying what to set."""
     server = resolve(settings, environ)
     for address in spec.recipients:
-        _check_header_value(address, "a recipient")
-    context = None
-    if server.security != "none":
-        try:
-            context = ssl.create_default_context(cafile=server.ca_file)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            raise ConfigError(
-                f"the CA bundle '{server.ca_file}' (ca_file or SMTP_CA_FILE) cannot be read: "
-                f"{exc}; name a PEM file holding the CA that signed the server's certificate"
-            ) from exc
+        check_header_value(address, "a recipient")
+    context = tls_context(server)
     redactor.add(server.password)
     return EmailNotifier(spec, server, context)
 
 
-def resolve(settings: NotificationSettings, environ: Mapping[str, str]) -> SmtpServer:
-    """Return the SMTP settings, each from the config first, then from the environment."""
-    email = settings.email
+@dataclass
+class _Progress:
+    """What earlier attempts at one notification achieved, kept while a retry may follow."""
 
-    def pick(value: object, *names: str) -> str | None:
-        if value is not None and str(value).strip():
-            return str(value).strip()
-        return next((environ[n].strip() for n in names if environ.get(n, "").strip()), None)
-
-    host = pick(email.smtp_host, "SMTP_HOST")
-    if host is None:
-        raise ConfigError(
-            "no SMTP server is configured: set notifications.email.smtp_host or the "
-            "SMTP_HOST environment variable"
-        )
-    security, explicit = _security(email.security, environ)
-    port_text = pick(email.smtp_port, "SMTP_PORT")
-    if port_text is None:
-        port = DEFAULT_PORTS[security]
-    elif not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
-        raise ConfigError(f"SMTP_PORT must be a port number from 1 to 65535, not '{port_text}'")
-    else:
-        port = int(port_text)
-    if port == 465 and security == "starttls" and not explicit:
-        security = "ssl"  # 465 is the implicit-TLS port: STARTTLS there would only time out
-    username = pick(email.smtp_username, "SMTP_USERNAME", "SMTP_USER")
-    password = email.smtp_password or environ.get("SMTP_PASSWORD") or None
-    if username and not password:
-        raise ConfigError(
-            f"an SMTP username ('{username}') is set but no password: set "
-            f"{_KEY}smtp_password or the SMTP_PASSWORD environment variable"
-        )
-    if password and not username:
-        raise ConfigError(
-            f"an SMTP password is set but no username: set {_KEY}smtp_username or the "
-            "SMTP_USERNAME environment variable"
-        )
-    sender = pick(email.from_address, "SMTP_FROM_ADDRESS", "SMTP_FROM")
-    if sender is None and username and _is_address(username):
-        sender = username
-    if sender is None:
-        raise ConfigError(
-            f"no sender address is configured: set {_KEY}from_address or the "
-            "SMTP_FROM_ADDRESS environment variable"
-        )
-    if not _is_address(sender):
-        raise ConfigError(f"SMTP_FROM_ADDRESS (or SMTP_FROM) '{sender}' is not an email address")
-    _check_header_value(sender, "the sender address")
-    if email.timeout is not None:
-        timeout = email.timeout.total_seconds()
-    else:
-        timeout_text = pick(None, "SMTP_TIMEOUT")
-        try:
-            timeout = DEFAULT_TIMEOUT if timeout_text is None else _seconds(timeout_text)
-        except ValueError as exc:
-            raise ConfigError(f"SMTP_TIMEOUT: {exc}") from None
-    ca_file = pick(email.ca_file, "SMTP_CA_FILE")
-    return SmtpServer(host, port, security, sender, timeout, username, password, ca_file)
-
-
-def _security(configured: str | None, environ: Mapping[str, str]) -> tuple[str, bool]:
-    """Return starttls, ssl or none (config, SMTP_SECURITY, SMTP_USE_TLS, default), and
-    whether it was named outright (``SMTP_USE_TLS=true`` only says "encrypt")."""
-    if configured is not None:
-        return configured, True
-    value = environ.get("SMTP_SECURITY", "").strip().lower()
-    if value:
-        if value not in DEFAULT_PORTS:
-            raise ConfigError(f"SMTP_SECURITY must be starttls, ssl or none, not '{value}'")
-        return value, True
-    use_tls = environ.get("SMTP_USE_TLS", "").strip().lower()
-    if use_tls in _TRUE or not use_tls:
-        return "starttls", False
-    if use_tls in _FALSE:
-        return "none", True
-    raise ConfigError(f"SMTP_USE_TLS must be true or false, not '{use_tls}'")
-
-
-def _seconds(text: str) -> float:
-    seconds = parse_duration(text).total_seconds()
-    if seconds <= 0:
-        raise ValueError("must be longer than 0 seconds")
-    return seconds
-
-
-def _is_address(value: str) -> bool:
-    address = parseaddr(value)[1]
-    local, at, domain = address.rpartition("@")
-    return bool(local and at and domain) and " " not in address
-
-
-def _check_header_value(value: str, what: str) -> None:
-    # A line break in an address would start a new header; the message could not be built.
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
-        raise ConfigError(f"{what} {value!r} contains a control character")
+    served: set[str] = field(default_factory=set)
+    """Recipients the server took the message for."""
+    refused: dict[str, Reply] = field(default_factory=dict)
+    """Recipients refused with a 5xx: never tried again."""
 
 
 class EmailNotifier:
@@ -184,11 +96,12 @@ class EmailNotifier:
         self._spec = spec
         self._server = server
         self._context = context
+        self._progress: dict[str, _Progress] = {}
 
     @property
     def target(self) -> str:
         """Return the recipients, comma-separated."""
-        return ", ".join(self._spec.recipients)
+        return target_of(self._spec)
 
     def message(self, notification: Notification, *, readable: bool = False) -> EmailMessage:
         """Return the email for ``notification``; ``readable`` keeps the bodies unencoded."""
@@ -215,23 +128,44 @@ class EmailNotifier:
         return message.as_bytes(policy=_READABLE).decode("utf-8")
 
     def send(self, notification: Notification) -> None:
-        """Connect, secure the connection, log in if configured, send one message, quit."""
-        server, message = self._server, self.message(notification)
+        """Send one attempt to every recipient not served yet (see the module docstring)."""
+        key = notification.idempotency_key
+        progress = self._progress.setdefault(key, _Progress())
+        pending = [
+            rcpt
+            for rcpt in self._spec.recipients
+            if rcpt not in progress.served and rcpt not in progress.refused
+        ]
+        deferred: dict[str, Reply] = {}
+        try:
+            if pending:
+                deferred = self._attempt(self.message(notification), pending, progress)
+        except NotifyError as exc:
+            if exc.permanent:
+                del self._progress[key]
+            raise
+        if not deferred:  # nothing left to retry: a later send of this key starts afresh
+            del self._progress[key]
+        if deferred or progress.refused:
+            raise _refused(self._server, progress, deferred)
+
+    def _attempt(
+        self, message: EmailMessage, recipients: Sequence[str], progress: _Progress
+    ) -> dict[str, Reply]:
+        """Run one SMTP session; return the recipients refused for now (4xx)."""
+        greeted = False
         try:
             smtp = self._connect()
+            greeted = True
             try:
-                refused = self._transact(smtp, message)
+                self._secure(smtp)
+                return self._transact(smtp, message, recipients, progress)
             finally:
                 _quit(smtp)
         except NotifyError:
             raise
         except (smtplib.SMTPException, OSError) as exc:  # ssl and socket errors are OSErrors
-            raise _translate(exc, server) from exc
-        if refused:  # some recipients got it: a retry would send them a duplicate
-            raise NotifyError(
-                f"the SMTP server refused {_refusals(refused)}; the others were sent the message",
-                permanent=True,
-            )
+            raise _translate(exc, self._server, greeted=greeted) from exc
 
     def _connect(self) -> smtplib.SMTP:
         server = self._server
@@ -241,7 +175,7 @@ class EmailNotifier:
             )
         return smtplib.SMTP(server.host, server.port, timeout=server.timeout)
 
-    def _transact(self, smtp: smtplib.SMTP, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+    def _secure(self, smtp: smtplib.SMTP) -> None:
         server = self._server
         if server.security == "starttls":
             smtp.ehlo()
@@ -256,7 +190,107 @@ class EmailNotifier:
             smtp.ehlo()
         if server.username and server.password:
             smtp.login(server.username, server.password)
-        return smtp.send_message(message)
+
+    def _transact(
+        self,
+        smtp: smtplib.SMTP,
+        message: EmailMessage,
+        recipients: Sequence[str],
+        progress: _Progress,
+    ) -> dict[str, Reply]:
+        """Send MAIL, RCPT and DATA as ``sendmail`` would, knowing when the final dot left."""
+        server = self._server
+        sender = parseaddr(server.from_address)[1]
+        envelope = [sender, *(parseaddr(rcpt)[1] for rcpt in recipients)]
+        smtp.ehlo_or_helo_if_needed()
+        options: list[str] = []
+        policy = _WIRE
+        if not all(address.isascii() for address in envelope):
+            if not smtp.has_extn("smtputf8"):
+                raise NotifyError(
+                    f"the SMTP server {server.address} cannot take non-ASCII addresses (it "
+                    "does not offer SMTPUTF8); use ASCII addresses or another server",
+                    permanent=True,
+                )
+            options += ["SMTPUTF8", "BODY=8BITMIME"]
+            policy = _WIRE_UTF8
+        data = _data(message.as_bytes(policy=policy))
+        if smtp.has_extn("size"):
+            options.append(f"SIZE={len(data)}")
+        code, reply = smtp.mail(sender, options)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        accepted, deferred = [], {}
+        for rcpt in recipients:
+            code, reply = smtp.rcpt(rcpt)
+            if code in (250, 251):
+                accepted.append(rcpt)
+            elif 400 <= code < 500:
+                deferred[rcpt] = (code, reply)
+            else:
+                progress.refused[rcpt] = (code, reply)
+        if not accepted:
+            return deferred
+        code, reply = smtp.docmd("DATA")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        smtp.send(data)
+        # The final dot is out: the server may take the message whatever happens next.
+        wait = max(server.timeout, FINAL_REPLY_TIMEOUT)
+        try:
+            _set_timeout(smtp, wait)
+            code, reply = smtp.getreply()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _unconfirmed(server, exc, wait) from exc
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+        progress.served.update(accepted)
+        _set_timeout(smtp, server.timeout)  # for QUIT
+        return deferred
+
+
+def _data(message: bytes) -> bytes:
+    """Return ``message`` as DATA carries it: CRLF line ends, dot-stuffed, ending in CRLF.CRLF."""
+    data = _LEADING_DOT.sub(b"..", _LINE_END.sub(b"\r\n", message))
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _set_timeout(smtp: smtplib.SMTP, seconds: float) -> None:
+    if smtp.sock is not None:
+        smtp.sock.settimeout(seconds)
+
+
+def _unconfirmed(server: SmtpServer, exc: BaseException, wait: float) -> NotifyError:
+    timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+    why = f"no reply within {wait:g}s" if timed_out else "the connection closed"
+    return NotifyError(
+        f"the SMTP server {server.address} did not confirm the message after it was sent "
+        f"({why}); it may have been delivered, so it is not resent, to avoid a duplicate",
+        permanent=True,
+    )
+
+
+def _refused(server: SmtpServer, progress: _Progress, deferred: Mapping[str, Reply]) -> NotifyError:
+    """Return the error for recipients refused for good (5xx) or for now (4xx)."""
+    where = f"the SMTP server {server.address}"
+    parts = []
+    if progress.refused:
+        parts.append(
+            f"{where} refused {_recipients(progress.refused)}; check the alert's recipients"
+        )
+    if deferred:
+        subject = "it" if progress.refused else where
+        parts.append(f"{subject} refused {_recipients(deferred)} for now")
+    if progress.served:
+        parts.append("the others were sent the message")
+    return NotifyError("; ".join(parts), permanent=not deferred)
+
+
+def _recipients(refused: Mapping[str, Reply]) -> str:
+    noun = "the recipient" if len(refused) == 1 else "the recipients"
+    return f"{noun} {_refusals(refused)}"
 
 
 def _quit(smtp: smtplib.SMTP) -> None:
@@ -284,8 +318,14 @@ def _refusals(refused: Mapping[str, tuple[int, bytes]]) -> str:
     return "; ".join(f"{rcpt} ({_reply(*reply)})" for rcpt, reply in refused.items())
 
 
-def _translate(exc: smtplib.SMTPException | OSError, server: SmtpServer) -> NotifyError:
-    """Return our error for a smtplib, ssl or socket one: permanent when a retry cannot help."""
+def _translate(
+    exc: smtplib.SMTPException | OSError, server: SmtpServer, *, greeted: bool
+) -> NotifyError:
+    """Return our error for a smtplib, ssl or socket one: permanent when a retry cannot help.
+
+    ``greeted`` says whether the server had sent its greeting: silence before it is what
+    STARTTLS against an implicit-TLS port looks like, and only then is that the hint.
+    """
     where = f"the SMTP server {server.address}"
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         reply = _reply(exc.smtp_code, exc.smtp_error)
@@ -293,13 +333,6 @@ def _translate(exc: smtplib.SMTPException | OSError, server: SmtpServer) -> Noti
             f"{where} refused the username or password ({reply}); check SMTP_USERNAME and "
             "SMTP_PASSWORD (or notifications.email.smtp_username and smtp_password)",
             permanent=exc.smtp_code >= 500,
-        )
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        return NotifyError(
-            f"{where} refused the recipient {_refusals(exc.recipients)}; check the alert's "
-            "recipients",
-            permanent=any(code >= 500 for code in codes),
         )
     if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 530:
         reply = _reply(exc.smtp_code, exc.smtp_error)
@@ -320,10 +353,10 @@ def _translate(exc: smtplib.SMTPException | OSError, server: SmtpServer) -> Noti
         return NotifyError(f"{where} answered {reply}", permanent=exc.smtp_code >= 500)
     if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
         # smtplib reports a reply that never came as a disconnection; say what it was
-        return NotifyError(
-            f"{where} did not answer within {server.timeout:g}s; if it expects TLS from the "
-            "first byte (port 465), set security: ssl"
-        )
+        silent = f"{where} did not answer within {server.timeout:g}s"
+        if not greeted and isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, no word
+            silent += "; if it expects TLS from the first byte (port 465), set security: ssl"
+        return NotifyError(silent)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return NotifyError(f"{where} closed the connection unexpectedly ({exc})")
     if isinstance(exc, smtplib.SMTPNotSupportedError) and server.username:

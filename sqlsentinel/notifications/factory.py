@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sqlsentinel.config import Alert, Config
     from sqlsentinel.config.schema import Channel, NotificationSettings
 
-__all__ = ["build_notifiers", "check_channels"]
+__all__ = ["build_notifiers", "check_channels", "target_of"]
 
 _MODULES = {
     "email": "sqlsentinel.notifications.email",
@@ -44,11 +44,19 @@ def _create(spec: Channel, settings: NotificationSettings, environ: Mapping[str,
     try:
         return module.create(spec, settings, environ)
     except ConfigError as exc:
-        return Unavailable(spec.channel, _target(spec), str(exc))
+        return Unavailable(spec.channel, target_of(spec), str(exc))
 
 
-def _target(spec: Channel) -> str:
-    """Say where a channel that cannot be built would have delivered, without secrets."""
+def target_of(spec: Channel) -> str:
+    """Return where a ``notify`` entry delivers, for people and logs, without secrets.
+
+    The recipients (email, SES), the topic ARN (SNS), or the URL (webhook, Slack) with its
+    credentials, the path after its first segment and the whole query masked — a Slack
+    webhook's path and an Azure Function's ``?code=`` are the secret. A Slack entry whose URL
+    comes from the settings or the environment says ``slack`` unless its notifier passes
+    the entry with that URL filled in. Every channel's ``target`` is this function's answer,
+    so a run, a dry run and ``sqlsentinel test`` name a channel the same way.
+    """
     recipients = getattr(spec, "recipients", None)
     if recipients:
         return ", ".join(recipients)

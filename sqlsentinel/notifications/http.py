@@ -5,7 +5,9 @@ dependency to install, nothing to load unless a Slack or webhook channel is used
 imports this module only then). Every failure becomes a
 :class:`~sqlsentinel.errors.NotifyError`, chained with ``from``:
 
-* 2xx — delivered.
+* 2xx — delivered, the moment the status arrives. The response body is never read: what a
+  receiver says after accepting changes nothing, and a body that stalls or breaks off must
+  not turn a delivered notification into a failure that is sent again.
 * 429 — transient, with ``retry_after`` from the ``Retry-After`` header (seconds, or an
   HTTP-date read against the response's own ``Date`` so that clock skew does not matter).
 * 408, 425 and 5xx; connection refused or reset; timeouts; DNS failures — transient:
@@ -18,9 +20,9 @@ imports this module only then). Every failure becomes a
   it the ``Authorization`` header and the signed payload. A webhook URL should be the
   receiver's final address; the message names where it redirects (redacted).
 * a TLS certificate that does not verify — permanent: waiting does not fix a certificate.
-  Certificates are verified against the system's trust store (``ssl.create_default_context``;
-  ``SSL_CERT_FILE`` adds a private CA). Proxies come from ``HTTPS_PROXY``/``NO_PROXY`` as
-  usual.
+  Certificates are verified against the system's trust store (one context per process, see
+  :mod:`~sqlsentinel.notifications.tls`; ``SSL_CERT_FILE`` names a private CA). Proxies come
+  from ``HTTPS_PROXY``/``NO_PROXY`` as usual.
 
 ``timeout`` bounds connecting and each wait for data, not the whole exchange. A receiver that
 times out may still have acted on the request; the ``Idempotency-Key`` header lets it
@@ -42,6 +44,7 @@ from email.utils import parsedate_to_datetime
 
 from sqlsentinel import __version__
 from sqlsentinel.errors import NotifyError
+from sqlsentinel.notifications.tls import client_context
 from sqlsentinel.redact import redact_url
 
 __all__ = ["USER_AGENT", "body_excerpt", "parse_retry_after", "send", "translate"]
@@ -52,7 +55,7 @@ Explain = Callable[[int, str], str | None]
 """Return a channel's own advice for a status and response body, or ``None`` for the default."""
 
 _EXCERPT = 200
-_READ_LIMIT = 64 * 1024  # what a receiver says fits in far less; never read an endless answer
+_READ_LIMIT = 64 * 1024  # a rejection's reason fits in far less; never read an endless answer
 _TRANSIENT_4XX = frozenset({408, 425, 429})
 _HINTS = {
     400: "the receiver rejected the request; fix what it says above",
@@ -104,22 +107,24 @@ def send(
     where = f"{method} {shown}"
     if not url.lower().startswith(("http://", "https://")):
         raise NotifyError(f"{where}: only http:// and https:// URLs can be sent to", permanent=True)
-    opener = urllib.request.build_opener(
-        _NoRedirects(), urllib.request.HTTPSHandler(context=ssl.create_default_context())
-    )
     try:
+        opener = urllib.request.build_opener(
+            _NoRedirects(), urllib.request.HTTPSHandler(context=client_context())
+        )
         request = urllib.request.Request(url, data=body, method=method)
         request.add_header("User-Agent", USER_AGENT)
         for name, value in headers.items():
             request.add_header(name, value)
-        with opener.open(request, timeout=timeout) as response:
-            response.read(_READ_LIMIT)
+        response = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         with exc:
             text = _read_quietly(exc)
             raise _rejection(where, exc.code, exc.reason, exc.headers, text, explain, now) from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
         raise translate(exc, where=where, timeout=timeout) from exc
+    # urllib returns only a 2xx (anything else is an HTTPError): delivered. The body stays
+    # unread — waiting for it could only turn this success into a failure (module docstring).
+    response.close()
 
 
 def translate(exc: BaseException, *, where: str, timeout: float) -> NotifyError:

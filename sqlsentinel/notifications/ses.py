@@ -3,9 +3,11 @@
 Settings, each falling back to the next:
 
 * sender: the channel's ``from_address``, then ``notifications.email.from_address``, then
-  ``SMTP_FROM_ADDRESS`` (or ``SMTP_FROM``) — the same sender the email channel uses;
+  ``SMTP_FROM_ADDRESS`` (or ``SMTP_FROM``) — read and checked by the email channel's own
+  :func:`~sqlsentinel.notifications.email_settings.sender_address`;
 * region: the channel's ``region``, then ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then
-  whatever boto3 finds (``~/.aws/config``);
+  whatever boto3 finds in its config file (``AWS_CONFIG_FILE`` or ``~/.aws/config``). With
+  none of these the channel cannot send, and ``sqlsentinel test`` says so;
 * credentials: boto3's chain (environment, profile, the Lambda or task role).
 
 The identity needs ``ses:SendEmail`` on the sender's identity; the sender address (or its
@@ -22,6 +24,8 @@ from typing import TYPE_CHECKING
 from sqlsentinel.errors import ConfigError
 from sqlsentinel.notifications import aws, content
 from sqlsentinel.notifications.base import Notification
+from sqlsentinel.notifications.email_settings import sender_address
+from sqlsentinel.notifications.factory import target_of
 
 if TYPE_CHECKING:
     from sqlsentinel.config.schema import NotificationSettings, SesChannel
@@ -36,23 +40,16 @@ def create(
 ) -> SesNotifier:
     """Return the SES notifier for ``spec``, or raise ``ConfigError`` saying what to set."""
     aws.require_boto3()
-    sender = (
-        spec.from_address
-        or settings.email.from_address
-        or environ.get("SMTP_FROM_ADDRESS")
-        or environ.get("SMTP_FROM")
-    )
-    if not sender:
+    sender = sender_address(spec.from_address, settings.email.from_address, environ=environ)
+    if sender is None:
         raise ConfigError(
             "no sender address: set from_address on the ses channel, "
             "notifications.email.from_address, or SMTP_FROM_ADDRESS"
         )
     return SesNotifier(
+        spec=spec,
         sender=sender,
-        recipients=tuple(spec.recipients),
-        subject_template=spec.subject,
-        body_template=spec.body,
-        region=aws.region(spec.region, environ),
+        region=aws.require_region("SES", spec.region, environ),
         timeout=settings.http.timeout.total_seconds(),
     )
 
@@ -61,10 +58,8 @@ def create(
 class SesNotifier:
     """Email one alert's notifications to its recipients through SES."""
 
+    spec: SesChannel
     sender: str
-    recipients: tuple[str, ...]
-    subject_template: str | None = None
-    body_template: str | None = None
     region: str | None = None
     timeout: float = 10.0
 
@@ -74,7 +69,19 @@ class SesNotifier:
 
     @property
     def target(self) -> str:
-        return ", ".join(self.recipients)
+        return target_of(self.spec)
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return tuple(self.spec.recipients)
+
+    @property
+    def subject_template(self) -> str | None:
+        return self.spec.subject
+
+    @property
+    def body_template(self) -> str | None:
+        return self.spec.body
 
     def message(self, notification: Notification) -> dict[str, object]:
         """Return the ``SendEmail`` request: sender, recipients, subject, text and HTML."""

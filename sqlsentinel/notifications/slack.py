@@ -26,15 +26,17 @@ instead of having the whole message rejected.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlsentinel.config.schema import HTTP_URL
+from sqlsentinel.config.secrets import url_secrets
 from sqlsentinel.errors import ConfigError
 from sqlsentinel.notifications import content, http
 from sqlsentinel.notifications.base import Notification, format_value
-from sqlsentinel.redact import redact_url, redactor
+from sqlsentinel.notifications.factory import target_of
+from sqlsentinel.redact import redactor
 
 if TYPE_CHECKING:
     from sqlsentinel.config.schema import NotificationSettings, SlackChannel
@@ -50,7 +52,6 @@ LABEL_LIMIT = 200
 MAX_CONTEXT_FIELDS = 50
 """Context columns shown; a message holds at most 50 blocks and people read far fewer."""
 
-_HTTP_URL = re.compile(r"^https?://[^\s/?#]+", re.I)
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 # Slack's own error names (the body of a 4xx), with what to do about each.
@@ -196,9 +197,14 @@ def _explain(status: int, text: str) -> str | None:
 
 @dataclass(frozen=True)
 class SlackNotifier:
-    """Post to one Slack incoming webhook."""
+    """Post to one Slack incoming webhook.
+
+    ``spec`` is the ``notify`` entry with the URL it posts to filled in (it may have come
+    from the settings or the environment), so that :func:`target_of` can name it.
+    """
 
     url: str = field(repr=False)
+    spec: SlackChannel = field(repr=False, compare=False)
     username: str | None = None
     slack_channel: str | None = None
     timeout: float = 10.0
@@ -206,8 +212,8 @@ class SlackNotifier:
 
     @property
     def target(self) -> str:
-        """Return the webhook URL with its secret path masked."""
-        return redact_url(self.url, hide_path=True)
+        """Return the webhook URL with its secret path and query masked."""
+        return target_of(self.spec)
 
     def render(self, notification: Notification) -> str:
         """Return the payload as it would be posted, pretty-printed."""
@@ -245,15 +251,17 @@ def create(
                 "no Slack webhook URL: set webhook_url on the entry, "
                 "notifications.slack.webhook_url, or the SLACK_WEBHOOK_URL environment variable"
             )
-        if not _HTTP_URL.match(url):
+        if not HTTP_URL.match(url):
             raise ConfigError(
                 "the SLACK_WEBHOOK_URL environment variable must be an http:// or https:// URL"
             )
-    # The path of a Slack webhook URL is its secret; an URL from the environment was never
-    # seen by the config loader, so make sure every log line and error masks it.
-    redactor.add(url)
+    # The path of a Slack webhook URL is its secret, and a compatible receiver's query may
+    # be; a URL from the environment was never seen by the config loader, so make sure
+    # every log line and error masks it.
+    redactor.add(url, *url_secrets(url, every_query_value=True))
     return SlackNotifier(
         url=url,
+        spec=spec.model_copy(update={"webhook_url": url}),
         username=spec.username or settings.slack.username,
         slack_channel=spec.slack_channel,
         timeout=settings.http.timeout.total_seconds(),

@@ -7,9 +7,11 @@ pick, say, only critical FIRING notifications. A FIFO topic (``.fifo``) gets the
 message group and a deduplication id from the idempotency key, so SNS itself drops the
 duplicate of a runner that sent and died before recording.
 
-Region: the channel's ``region``, then ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then boto3's
-own resolution. The identity needs ``sns:Publish`` on the topic (and ``kms:GenerateDataKey``
-and ``kms:Decrypt`` on the key of an encrypted topic). boto3 is imported only when publishing.
+Region: the topic's own, from its ARN (``arn:aws:sns:<region>:<account>:<name>``) — a topic can
+only be published to in its region, so neither ``AWS_REGION`` nor boto3's config is asked. A
+channel ``region`` that names another region is a config error. The identity needs
+``sns:Publish`` on the topic (and ``kms:GenerateDataKey`` and ``kms:Decrypt`` on the key of an
+encrypted topic). boto3 is imported only when publishing.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from sqlsentinel.errors import ConfigError
 from sqlsentinel.notifications import aws, content
 from sqlsentinel.notifications.base import Notification
+from sqlsentinel.notifications.factory import target_of
 
 if TYPE_CHECKING:
     from sqlsentinel.config.schema import NotificationSettings, SnsChannel
 
-__all__ = ["SnsNotifier", "create", "fifo_id", "sns_subject"]
+__all__ = ["SnsNotifier", "create", "fifo_id", "sns_subject", "topic_region"]
 
 PERMISSION = "sns:Publish"
 MAX_SUBJECT = 100
@@ -45,14 +49,23 @@ _ASCII = str.maketrans(  # what NFKD cannot reduce to ASCII: dashes, quotes, ß,
 def create(
     spec: SnsChannel, settings: NotificationSettings, environ: Mapping[str, str]
 ) -> SnsNotifier:
-    """Return the SNS notifier for ``spec``, or raise ``ConfigError`` when boto3 is missing."""
+    """Return the SNS notifier for ``spec``, or raise ``ConfigError`` (no boto3, wrong region)."""
     aws.require_boto3()
+    region = topic_region(spec.topic_arn)
+    if spec.region and spec.region != region:
+        raise ConfigError(
+            f"the channel's region is {spec.region} but the topic ARN is in {region}, and a "
+            "topic can only be published to in its own region; remove region from the "
+            "channel, or correct the ARN"
+        )
     return SnsNotifier(
-        topic_arn=spec.topic_arn,
-        subject_template=spec.subject,
-        region=aws.region(spec.region, environ),
-        timeout=settings.http.timeout.total_seconds(),
+        spec=spec, region=spec.region or region, timeout=settings.http.timeout.total_seconds()
     )
+
+
+def topic_region(arn: str) -> str:
+    """Return the region an SNS topic ARN names: ``arn:aws:sns:<region>:<account>:<name>``."""
+    return arn.split(":")[3]
 
 
 def sns_subject(text: str) -> str:
@@ -98,8 +111,7 @@ def fifo_id(text: str) -> str:
 class SnsNotifier:
     """Publish one alert's notifications to an SNS topic."""
 
-    topic_arn: str
-    subject_template: str | None = None
+    spec: SnsChannel
     region: str | None = None
     timeout: float = 10.0
 
@@ -109,7 +121,15 @@ class SnsNotifier:
 
     @property
     def target(self) -> str:
-        return self.topic_arn
+        return target_of(self.spec)
+
+    @property
+    def topic_arn(self) -> str:
+        return self.spec.topic_arn
+
+    @property
+    def subject_template(self) -> str | None:
+        return self.spec.subject
 
     @property
     def fifo(self) -> bool:

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FORMATTER = string.Formatter()
+# string literals and comments: names inside them are not columns
+_CODE_NOISE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.S)
+_SELECT_STAR = re.compile(r"(?:\bselect\s+(?:distinct\s+|all\s+)?|,\s*)(?:[\w\"`]+\.)?\*", re.I)
 
 
 def placeholders(template: str) -> list[str]:
@@ -50,12 +53,14 @@ def placeholders(template: str) -> list[str]:
 def unknown_placeholders(template: str, query: str) -> list[str]:
     """Return the placeholders that are neither standard nor possibly a column of ``query``.
 
-    A context column can only be named in a template if its name appears in the SQL (as a
-    column or an alias); a query that selects ``*`` may return any column.
+    A context column can only be named in a template if its name appears in the SQL, outside
+    string literals and comments (as a column or an alias); a query that selects ``*`` (or
+    ``t.*``) may return any column — ``COUNT(*)`` and multiplication do not count.
     """
-    if "*" in query:
+    code = _CODE_NOISE.sub(" ", query)
+    if _SELECT_STAR.search(code):
         return []
-    words = {word.lower() for word in _NAME.findall(query)}
+    words = {word.lower() for word in _NAME.findall(code)}
     return [
         name
         for name in placeholders(template)

@@ -33,7 +33,10 @@ and keys it has seen is safe from replays.
 
 Header values of credential-like headers (``Authorization``, ``X-Api-Key``, ...) and the
 secret are never shown: :meth:`WebhookNotifier.render` prints them as ``***``, and errors
-name the URL redacted.
+and logs name the URL with its path after the first segment and its whole query masked
+(``https://fn.example.net/api/***?***``): a receiver's query is often its key, whatever the
+parameter is called. The query's values are registered with the redactor too (all but
+short settings such as ``v=2``: see :func:`~sqlsentinel.config.secrets.url_secrets`).
 """
 
 from __future__ import annotations
@@ -48,12 +51,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from sqlsentinel.config.secrets import header_secrets
+from sqlsentinel.config.secrets import header_secrets, url_secrets
 from sqlsentinel.errors import ConfigError
 from sqlsentinel.models import JsonValue
 from sqlsentinel.notifications import http
 from sqlsentinel.notifications.base import Notification, format_value
-from sqlsentinel.redact import MASK, redact_url, redactor
+from sqlsentinel.notifications.factory import target_of
+from sqlsentinel.redact import MASK, redactor
 
 if TYPE_CHECKING:
     from sqlsentinel.config.schema import NotificationSettings, WebhookChannel
@@ -110,6 +114,7 @@ class WebhookNotifier:
     """Send JSON to one HTTP endpoint."""
 
     url: str = field(repr=False)
+    spec: WebhookChannel = field(repr=False, compare=False)
     method: str = "POST"
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     secret: str | None = field(default=None, repr=False)
@@ -118,8 +123,8 @@ class WebhookNotifier:
 
     @property
     def target(self) -> str:
-        """Return the URL with its path (often a token) and credentials masked."""
-        return redact_url(self.url, hide_path=True)
+        """Return the URL with its path and query (often a token) and credentials masked."""
+        return target_of(self.spec)
 
     def request(self, notification: Notification) -> tuple[str, bytes | None, dict[str, str]]:
         """Return the URL, body and headers of the request for ``notification``."""
@@ -147,10 +152,11 @@ class WebhookNotifier:
 
     def render(self, notification: Notification) -> str:
         """Return the request as it would be sent, credential-like header values as ``***``."""
-        url, data, headers = self.request(notification)
+        _, data, headers = self.request(notification)
         hidden = header_secrets(self.headers)
-        # A GET carries the fields in its URL: show them, with the path and secrets masked.
-        shown = redact_url(url, hide_path=True) if data is None else self.target
+        shown = self.target
+        if data is None:  # a GET carries the fields in its URL: show ours, never the URL's own
+            shown += ("&" if "?" in shown else "?") + urlencode(query_params(notification))
         lines = [f"{self.method} {shown}"]
         for name, value in headers.items():
             secret = value in hidden or redactor.scrub(value) != value
@@ -193,8 +199,12 @@ def create(
 ) -> WebhookNotifier:
     """Return the notifier for a ``channel: webhook`` entry, or raise ``ConfigError``."""
     _check_headers(spec.headers)
+    # A receiver's query is often its credential (Azure Functions' ?code=), whatever its
+    # name; the loader registered it, and so does the channel for a config built elsewhere.
+    redactor.add(*url_secrets(spec.url, every_query_value=True))
     return WebhookNotifier(
         url=spec.url,
+        spec=spec,
         method=spec.method,
         headers=MappingProxyType(dict(spec.headers)),
         secret=spec.secret or None,

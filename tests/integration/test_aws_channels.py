@@ -278,6 +278,43 @@ def test_sns_to_a_topic_that_does_not_exist_fails_at_once_as_not_found() -> None
     assert "check the ARN, the account and the region" in outcome.error
 
 
+def test_sns_publishes_in_the_topics_region_when_aws_region_names_another() -> None:
+    topic, queue = topic_with_queue("alerts")
+    config = config_with(f"{{channel: sns, topic_arn: '{topic}'}}")
+
+    outcomes, waits = send(firing(config), notifiers(config, {"AWS_REGION": "us-east-1"}))
+
+    assert [(o.ok, o.attempts, o.error) for o in outcomes] == [(True, 1, None)]
+    assert waits == []
+    assert len(received(queue)) == 1
+
+
+def test_ses_finds_its_region_in_the_aws_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config_file = tmp_path / "aws-config"
+    config_file.write_text(f"[default]\nregion = {REGION}\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
+    config = config_with(
+        f"{{channel: ses, recipients: oncall@example.com, from_address: {SENDER}}}"
+    )
+
+    outcomes, _ = send(firing(config), notifiers(config))
+
+    assert outcomes[0].ok, outcomes[0].error
+    assert len(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages) == 1
+
+
+def test_ses_with_no_region_anywhere_fails_sqlsentinel_test() -> None:
+    config = config_with(
+        f"{{channel: ses, recipients: oncall@example.com, from_address: {SENDER}}}"
+    )
+
+    with pytest.raises(ConfigError, match=r"notify\[0\].*no AWS region for SES"):
+        check_channels(config, {})
+
+
 # --- boto3 is optional and loaded late ------------------------------------------------------
 
 

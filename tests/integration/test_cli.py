@@ -704,12 +704,81 @@ notifications:
     assert payload["idempotency_key"].startswith("test:")
 
 
-def test_notify_test_names_the_channels_when_the_one_asked_for_is_missing(
+def test_notify_test_refuses_an_alert_without_notify_entries(
     capsys: pytest.CaptureFixture[str], example_config: Path
 ) -> None:
     code, _, err = run(capsys, "notify-test", str(example_config), "daily_revenue_check")
     assert code == 2
     assert "has no notify entries" in err
+
+
+@pytest.fixture
+def mailed_config(
+    write_config: Callable[..., Path], sample_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """An alert that fires, with one email channel and no SMTP server anywhere."""
+    monkeypatch.delenv("SMTP_HOST", raising=False)
+    return write_config(
+        f"""
+database: "sqlite:///{sample_db}"
+alerts:
+  - name: mailed
+    query: SELECT 'ALERT' AS status
+    schedule: "@hourly"
+    notify:
+      - {{channel: email, recipients: [oncall@example.com]}}
+"""
+    )
+
+
+def test_notify_test_names_the_channels_when_the_one_asked_for_is_missing(
+    capsys: pytest.CaptureFixture[str], mailed_config: Path
+) -> None:
+    code, _, err = run(capsys, "notify-test", str(mailed_config), "mailed", "--channel", "sns")
+    assert code == 2
+    assert err == "error: alert 'mailed' has no sns channel; its channels are: email\n"
+
+
+def test_execute_exits_1_for_a_channel_whose_settings_are_missing(
+    capsys: pytest.CaptureFixture[str], mailed_config: Path
+) -> None:
+    code, out, _ = run(capsys, "execute", str(mailed_config), "mailed")
+    assert code == 1
+    assert "email to oncall@example.com: FIRING NOT delivered after 1 attempt" in out
+    assert "SMTP_HOST" in out
+
+
+@pytest.mark.parametrize("command", ["execute", "notify-test"])
+def test_a_dry_run_fails_for_a_channel_that_cannot_send(
+    capsys: pytest.CaptureFixture[str], mailed_config: Path, command: str
+) -> None:
+    code, out, _ = run(capsys, command, str(mailed_config), "mailed", "--dry-run")
+    assert code == 1
+    assert "--- email to oncall@example.com ---" in out
+    assert "CANNOT BE SENT: no SMTP server is configured" in out
+
+
+def test_notify_test_dry_run_shows_the_marked_message(
+    capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path], sample_db: Path
+) -> None:
+    config = write_config(
+        f"""
+database: "sqlite:///{sample_db}"
+alerts:
+  - name: hooked
+    query: SELECT 'OK' AS status
+    schedule: "@hourly"
+    notify:
+      - {{channel: webhook, url: "https://ops.example.com/hook"}}
+"""
+    )
+    code, out, _ = run(
+        capsys, "notify-test", str(config), "hooked", "--dry-run", "--format", "json"
+    )
+    assert code == 0
+    (preview,) = json.loads(out)["notifications"]
+    assert preview["error"] is None
+    assert json.loads(preview["rendered"].split("\n\n", 1)[1])["test"] is True
 
 
 # --- the examples say what they mean --------------------------------------------------------

@@ -6,10 +6,15 @@ sleep is a list that records the delays, so nothing waits for real.
 
 from __future__ import annotations
 
+import json
+import shutil
+import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +31,9 @@ SLOT = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 SENT_AT = datetime(2026, 11, 27, 9, 0, 3, tzinfo=UTC)
 
 
-def notifier(port: int, *settings: str, recipients: str = "oncall@example.com") -> Notifier:
+def notifier(
+    port: int, *settings: str, recipients: str = "oncall@example.com", entry: str = ""
+) -> Notifier:
     """Return the email channel of a one-alert config whose SMTP server is 127.0.0.1:port."""
     timeout = () if any(s.startswith("timeout:") for s in settings) else ("timeout: 5s",)
     server = ("smtp_host: 127.0.0.1", f"smtp_port: {port}", *timeout, *settings)
@@ -40,7 +47,7 @@ def notifier(port: int, *settings: str, recipients: str = "oncall@example.com") 
         "    notify:\n"
         "      - channel: email\n"
         f"        recipients: [{recipients}]\n"
-        '        subject: "{alert_name} fired: {actual_value}"\n',
+        '        subject: "{alert_name} fired: {actual_value}"\n' + entry,
         environ={},
     )
     spec = config.alerts[0].notify[0]
@@ -268,26 +275,230 @@ def test_an_unknown_recipient_fails_at_once_naming_it(
     assert "refused the recipient oncall@example.com (550 5.1.1" in outcome.error
 
 
-def test_a_partly_refused_message_is_not_resent_to_those_who_got_it(
+TWO = "oncall@example.com, data@example.com"
+GREYLISTED = "450 4.2.0 Greylisted, try again later"
+UNKNOWN = "550 5.1.1 <gone@example.com>: Recipient address rejected: User unknown"
+
+
+def test_a_greylisted_recipient_is_retried_alone_and_everyone_gets_one_message(
+    smtp_server: Callable[..., Server],
+) -> None:
+    server = smtp_server()
+    server.mailbox.rcpt_replies["data@example.com"] = [GREYLISTED]
+    channel = notifier(server.port, "security: none", "from_address: a@example.com", recipients=TWO)
+    delays: list[float] = []
+
+    outcome = send(channel, delays)
+
+    assert (outcome.ok, outcome.attempts, outcome.error, delays) == (True, 2, None, [1.0])
+    assert server.mailbox.envelopes == [["oncall@example.com"], ["data@example.com"]]
+    first, retry = server.mailbox.messages
+    assert retry["Message-ID"] == first["Message-ID"]
+    assert retry["To"] == first["To"] == "oncall@example.com, data@example.com"
+
+
+def test_a_recipient_refused_for_good_fails_at_once_and_the_others_get_one_message(
     smtp_server: Callable[..., Server],
 ) -> None:
     server = smtp_server()
     server.mailbox.unknown.add("gone@example.com")
+    recipients = "oncall@example.com, gone@example.com"
     channel = notifier(
-        server.port,
-        "security: none",
-        "from_address: a@example.com",
-        recipients="oncall@example.com, gone@example.com",
+        server.port, "security: none", "from_address: a@example.com", recipients=recipients
+    )
+    delays: list[float] = []
+
+    outcome = send(channel, delays)
+
+    assert (outcome.ok, outcome.attempts, delays) == (False, 1, [])
+    assert outcome.error == (
+        f"the SMTP server 127.0.0.1:{server.port} refused the recipient gone@example.com "
+        f"({UNKNOWN}); check the alert's recipients; the others were sent the message"
+    )
+    assert server.mailbox.envelopes == [["oncall@example.com"]]
+    assert server.mailbox.messages[0]["To"] == recipients
+
+
+def test_greylisted_unknown_and_accepted_recipients_each_get_what_they_should(
+    smtp_server: Callable[..., Server],
+) -> None:
+    server = smtp_server()
+    server.mailbox.rcpt_replies["data@example.com"] = [GREYLISTED]
+    server.mailbox.unknown.add("gone@example.com")
+    recipients = "oncall@example.com, data@example.com, gone@example.com"
+    channel = notifier(
+        server.port, "security: none", "from_address: a@example.com", recipients=recipients
+    )
+    delays: list[float] = []
+
+    outcome = send(channel, delays)
+
+    assert (outcome.ok, outcome.attempts, delays) == (False, 2, [1.0])
+    assert outcome.error == (
+        f"the SMTP server 127.0.0.1:{server.port} refused the recipient gone@example.com "
+        f"({UNKNOWN}); check the alert's recipients; the others were sent the message"
+    )
+    assert server.mailbox.envelopes == [["oncall@example.com"], ["data@example.com"]]
+
+
+def test_a_recipient_greylisted_on_every_attempt_is_named_and_the_others_served_once(
+    smtp_server: Callable[..., Server],
+) -> None:
+    server = smtp_server()
+    server.mailbox.rcpt_replies["data@example.com"] = [GREYLISTED] * 3
+    channel = notifier(server.port, "security: none", "from_address: a@example.com", recipients=TWO)
+    delays: list[float] = []
+
+    outcome = send(channel, delays)
+
+    assert (outcome.ok, outcome.attempts, delays) == (False, 3, [1.0, 2.0])
+    assert outcome.error == (
+        f"the SMTP server 127.0.0.1:{server.port} refused the recipient data@example.com "
+        f"({GREYLISTED}) for now; the others were sent the message"
+    )
+    assert server.mailbox.received_by("oncall@example.com") == 1
+    assert server.mailbox.received_by("data@example.com") == 0
+
+
+def test_a_later_delivery_of_the_same_notification_sends_to_everyone_again(
+    smtp_server: Callable[..., Server],
+) -> None:
+    # What is remembered is only for retrying one delivery: notify-test run twice sends twice.
+    server = smtp_server()
+    server.mailbox.rcpt_replies["data@example.com"] = [GREYLISTED]
+    channel = notifier(server.port, "security: none", "from_address: a@example.com", recipients=TWO)
+
+    first, second = send(channel), send(channel)
+
+    assert (first.ok, first.attempts, second.ok, second.attempts) == (True, 2, True, 1)
+    assert server.mailbox.received_by("oncall@example.com") == 2
+    assert server.mailbox.received_by("data@example.com") == 2
+
+
+# --- the end of DATA: sent is sent ---------------------------------------------------------
+
+
+def test_a_slow_reply_to_the_end_of_data_is_waited_for_and_the_message_sent_once(
+    smtp_server: Callable[..., Server],
+) -> None:
+    server = smtp_server()
+    server.mailbox.data_delay = 0.6  # longer than the timeout, far shorter than RFC 5321's
+    channel = notifier(
+        server.port, "security: none", "from_address: a@example.com", "timeout: 0.3s"
+    )
+    delays: list[float] = []
+
+    outcome = send(channel, delays)
+
+    assert (outcome.ok, outcome.attempts, outcome.error, delays) == (True, 1, None, [])
+    assert len(server.mailbox.messages) == 1
+
+
+def test_a_connection_lost_after_the_final_dot_is_not_resent_and_says_why(
+    smtp_server: Callable[..., Server],
+) -> None:
+    server = smtp_server()
+    server.mailbox.drop_after_data = True
+    channel = notifier(server.port, "security: none", "from_address: a@example.com")
+    delays: list[float] = []
+
+    outcome = send(channel, delays)
+
+    assert (outcome.ok, outcome.attempts, delays) == (False, 1, [])
+    assert outcome.error == (
+        f"the SMTP server 127.0.0.1:{server.port} did not confirm the message after it was "
+        "sent (the connection closed); it may have been delivered, so it is not resent, to "
+        "avoid a duplicate"
+    )
+    assert len(server.mailbox.messages) == 1
+
+
+def test_a_server_that_stops_answering_after_its_greeting_gets_no_port_465_hint(
+    smtp_server: Callable[..., Server],
+) -> None:
+    server = smtp_server()
+    server.mailbox.rcpt_delay = 0.5
+    channel = notifier(
+        server.port, "security: none", "from_address: a@example.com", "timeout: 0.2s"
+    )
+    delays: list[float] = []
+
+    outcome = send(channel, delays)
+
+    assert (outcome.ok, outcome.attempts, delays) == (False, 3, [1.0, 2.0])
+    assert outcome.error == f"the SMTP server 127.0.0.1:{server.port} did not answer within 0.2s"
+    assert server.mailbox.messages == []
+
+
+def test_lines_that_start_with_a_dot_arrive_intact(smtp_server: Callable[..., Server]) -> None:
+    server = smtp_server()
+    body = "first\n.\n..two\n.three\r\nbare\rcr"
+    entry = f"        body: {json.dumps(body)}\n"
+    channel = notifier(server.port, "security: none", "from_address: a@example.com", entry=entry)
+
+    outcome = send(channel)
+
+    assert outcome.ok, outcome.error
+    (message,) = server.mailbox.messages
+    text_part = message.get_body(("plain",))
+    assert isinstance(text_part, EmailMessage)
+    assert text_part["Content-Transfer-Encoding"] == "7bit"  # the dots are on the wire as is
+    text = text_part.get_content()
+    assert text.startswith("first\r\n.\r\n..two\r\n.three\r\nbare\r\ncr\r\n")  # CRLF on the wire
+
+
+@pytest.mark.parametrize("smtputf8", [True, False])
+def test_non_ascii_addresses_go_out_over_smtputf8_or_fail_saying_why(
+    smtp_server: Callable[..., Server], smtputf8: bool
+) -> None:
+    server = smtp_server(enable_SMTPUTF8=smtputf8)
+    recipients = "zoë@exämple.com, ops@example.com"
+    channel = notifier(
+        server.port, "security: none", "from_address: a@example.com", recipients=recipients
     )
 
     outcome = send(channel)
 
-    assert (outcome.ok, outcome.attempts) == (False, 1)
-    assert outcome.error is not None
-    assert outcome.error.startswith("the SMTP server refused gone@example.com (550 5.1.1")
-    assert outcome.error.endswith("; the others were sent the message")
-    (message,) = server.mailbox.messages
-    assert message["To"] == "oncall@example.com, gone@example.com"
+    if smtputf8:
+        assert (outcome.ok, outcome.attempts) == (True, 1)
+        assert server.mailbox.envelopes == [["zoë@exämple.com", "ops@example.com"]]
+        assert server.mailbox.messages[0]["To"] == recipients
+    else:
+        assert (outcome.ok, outcome.attempts) == (False, 1)
+        assert outcome.error == (
+            f"the SMTP server 127.0.0.1:{server.port} cannot take non-ASCII addresses (it "
+            "does not offer SMTPUTF8); use ASCII addresses or another server"
+        )
+        assert server.mailbox.messages == []
+
+
+# --- one TLS context per CA file -----------------------------------------------------------
+
+
+def test_email_channels_share_one_tls_context_per_ca_file(
+    smtp_server: Callable[..., Server],
+    tls: Tls,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = smtp_server(tls_context=tls.server_context, require_starttls=True)
+    ca_file = tmp_path / "ca.pem"  # a path no earlier test has used
+    shutil.copy(tls.ca_file, ca_file)
+    made: list[object] = []
+    create_default_context = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(args or kwargs)
+        return create_default_context(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    settings = (f"ca_file: {ca_file}", "from_address: a@example.com")
+    channels = [notifier(server.port, *settings) for _ in range(3)]
+
+    outcomes = [send(channel) for channel in channels]
+
+    assert [(o.ok, o.attempts) for o in outcomes] == [(True, 1)] * 3
+    assert len(made) == 1
 
 
 def test_a_refused_connection_is_retried_then_reported() -> None:

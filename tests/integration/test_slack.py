@@ -26,6 +26,7 @@ from sqlsentinel.models import Kind, QueryResult, Status
 from sqlsentinel.notifications import slack
 from sqlsentinel.notifications.base import ChannelOutcome, Notification
 from sqlsentinel.notifications.delivery import deliver
+from sqlsentinel.redact import redactor
 
 SLOT = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 SENT_AT = datetime(2026, 11, 27, 9, 0, 3, tzinfo=UTC)
@@ -234,6 +235,27 @@ def test_a_slack_webhook_url_variable_that_is_not_http_is_a_config_error(
     with pytest.raises(ConfigError, match="must be an http:// or https:// URL") as caught:
         channel(load(), {"SLACK_WEBHOOK_URL": f"file:///etc/{TOKEN}"})
     assert TOKEN not in str(caught.value)
+
+
+def test_a_url_from_the_environment_is_named_as_the_target_and_its_query_kept_secret(
+    httpserver: HTTPServer,
+) -> None:
+    key = "aZ9kEy0fAnAzureFunction-Qx7w=="
+    httpserver.expect_oneshot_request("/relay", method="POST").respond_with_data(
+        f"no such key: {key}", status=403
+    )
+    url = httpserver.url_for("/relay") + f"?code={key}"
+    notifier = channel(load(), {"SLACK_WEBHOOK_URL": url})
+
+    [outcome] = deliver(notification(load()), [notifier], sleep=[].append)
+
+    assert key in redactor.secrets
+    assert notifier.target == httpserver.url_for("/***") + "?***"
+    assert (outcome.ok, outcome.target) == (False, notifier.target)
+    assert outcome.error is not None
+    assert "403" in outcome.error
+    assert key not in outcome.error
+    assert key not in repr(notifier)
 
 
 # --- data stays data -------------------------------------------------------------------------

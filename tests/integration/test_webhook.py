@@ -8,11 +8,15 @@ delays, so nothing waits for real. The signature is checked the way a receiver w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import re
 import socket
+import sqlite3
 import ssl
+import struct
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,12 +24,14 @@ from decimal import Decimal
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import trustme
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from sqlsentinel.cli import main
 from sqlsentinel.config import Config, load_config_text
 from sqlsentinel.config.schema import WebhookChannel
 from sqlsentinel.errors import ConfigError, NotifyError
@@ -34,6 +40,7 @@ from sqlsentinel.models import Kind, QueryResult, Status
 from sqlsentinel.notifications import webhook
 from sqlsentinel.notifications.base import ChannelOutcome, Notification
 from sqlsentinel.notifications.delivery import deliver
+from sqlsentinel.redact import redactor
 
 SLOT = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 SENT_AT = datetime(2026, 11, 27, 9, 0, 3, tzinfo=UTC)
@@ -355,7 +362,7 @@ def test_a_retry_after_beyond_what_a_tick_can_wait_is_left_to_the_next_run(
 
     assert (outcome.ok, outcome.attempts, sleeps) == (False, 1, [])
     assert outcome.error is not None
-    assert "a later run retries" in outcome.error
+    assert "the server asked to wait 3600s, longer than a run waits" in outcome.error
 
 
 def test_a_refused_connection_is_transient(httpserver: HTTPServer) -> None:
@@ -416,6 +423,96 @@ def test_a_receiver_that_does_not_answer_in_time_is_a_transient_failure(
     assert "no answer within 0.2s" in outcome.error
 
 
+@pytest.fixture
+def stalling_body() -> Iterator[tuple[HTTPServer, list[str]]]:
+    """Yield a receiver that answers 200 with ``Content-Length: 100``, sends 7 bytes of body
+    and then nothing until the test ends; and the paths of the requests it was sent."""
+    release = threading.Event()
+    seen: list[str] = []
+
+    def body() -> Iterator[bytes]:
+        yield b"partial"
+        release.wait(5)
+
+    def answer(request: Request) -> Response:
+        seen.append(request.path)
+        headers = {"Content-Length": "100"}
+        return Response(body(), status=200, headers=headers, direct_passthrough=True)
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.expect_request(PATH).respond_with_handler(answer)
+    server.start()
+    try:
+        yield server, seen
+    finally:
+        release.set()
+        server.stop()
+
+
+@pytest.fixture
+def resetting_body() -> Iterator[tuple[str, list[bytes]]]:
+    """Yield the URL of a receiver that answers 200 with ``Content-Length: 100``, sends 7
+    bytes of body and resets the connection; and the request lines it was sent."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+
+    listener.settimeout(0.05)  # to notice the end of the test: close() does not wake accept()
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(5)
+            with conn, contextlib.suppress(OSError):  # a client gone early is its business
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, received = data.partition(b"\r\n\r\n")
+                declared = re.search(rb"(?i)content-length: *(\d+)", head)
+                while declared and len(received) < int(declared[1]):
+                    received += conn.recv(65536)
+                seen.append(head.split(b"\r\n")[0])
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+                # linger 0: close with a reset, as a crashing receiver or a proxy does
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}{PATH}", seen
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_a_2xx_whose_body_stalls_is_delivered_once(
+    stalling_body: tuple[HTTPServer, list[str]],
+) -> None:
+    server, seen = stalling_body
+    config = load(server.url_for(PATH), settings="  http: {timeout: 0.2s}\n")
+
+    outcome, sleeps = send(config)
+
+    assert (outcome.ok, outcome.attempts, outcome.error, sleeps) == (True, 1, None, [])
+    assert seen == [PATH]
+
+
+def test_a_2xx_whose_connection_is_reset_during_the_body_is_delivered_once(
+    resetting_body: tuple[str, list[bytes]],
+) -> None:
+    url, seen = resetting_body
+    config = load(url, settings="  http: {timeout: 0.2s}\n")
+
+    outcome, sleeps = send(config)
+
+    assert (outcome.ok, outcome.attempts, outcome.error, sleeps) == (True, 1, None, [])
+    assert seen == [f"POST {PATH} HTTP/1.1".encode()]
+
+
 # --- TLS -------------------------------------------------------------------------------------
 
 
@@ -461,6 +558,31 @@ def test_a_private_ca_in_ssl_cert_file_is_trusted(
 
     assert outcome.ok, outcome.error
     assert len(server.log) == 1
+
+
+def test_every_attempt_shares_one_tls_context(
+    tls_receiver: tuple[HTTPServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, ca_file = tls_receiver
+    server.clear_all_handlers()
+    server.expect_ordered_request(PATH).respond_with_data("busy", status=503)
+    server.expect_ordered_request(PATH).respond_with_data("busy", status=503)
+    server.expect_ordered_request(PATH).respond_with_data("ok")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # a path no earlier test has used
+    made: list[object] = []
+    create_default_context = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(args or kwargs)
+        return create_default_context(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    config = load(server.url_for(PATH))
+
+    outcome, _ = send(config)
+
+    assert (outcome.ok, outcome.attempts) == (True, 3)
+    assert len(made) == 1
 
 
 def test_https_to_a_plain_http_port_is_a_permanent_failure(httpserver: HTTPServer) -> None:
@@ -532,6 +654,85 @@ def test_the_raw_error_names_the_url_redacted(httpserver: HTTPServer) -> None:
     assert caught.value.permanent
     assert str(caught.value).startswith(f"POST {httpserver.url_for('/hooks/***')} answered 404")
     assert "T0KENINPATH" not in str(caught.value)
+
+
+# An Azure Functions key, as its portal hands it out: the URL's query is the credential.
+AZURE_KEY = "pQ7vZ2xR9kLm4TnB8wYc3HdJ6sAf1GeU0iOq5yXrVbNh-_aZ=="
+
+
+def key_forms(key: str) -> set[str]:
+    """Return the key as written, percent-encoded, and its first half (a partial leak)."""
+    return {key, quote(key, safe=""), quote(key), key[: len(key) // 2]}
+
+
+def test_the_channel_registers_its_query_values_and_names_its_url_without_them(
+    httpserver: HTTPServer,
+) -> None:
+    url = httpserver.url_for("/api/alert") + f"?code={AZURE_KEY}"
+    config = load(url, "        method: GET\n")
+    redactor.clear()  # as if the config had been built without the loader
+
+    notifier = channel(config)
+
+    assert AZURE_KEY in redactor.secrets
+    redactor.clear()  # what remains must be hidden by the channel itself
+    rendered = notifier.render(notification(config))
+    assert notifier.target == httpserver.url_for("/api/***") + "?***"
+    assert rendered.splitlines()[0].startswith(f"GET {notifier.target}&actual_value=8420.5&")
+    for form in key_forms(AZURE_KEY):
+        assert form not in notifier.target
+        assert form not in rendered
+        assert form not in repr(notifier)
+
+
+def test_an_azure_function_key_never_appears_in_output_errors_or_logs(
+    httpserver: HTTPServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def echo(request: Request) -> Response:  # a receiver that quotes the URL it was called at
+        return Response(f"no function at {request.url} ({request.query_string!r})", status=404)
+
+    httpserver.expect_request("/api/alert").respond_with_handler(echo)
+    httpserver.expect_request("/slack").respond_with_handler(echo)
+    sqlite3.connect(tmp_path / "data.db").close()
+    webhook_url = f"{httpserver.url_for('/api/alert')}?code={AZURE_KEY}"
+    slack_url = f"{httpserver.url_for('/slack')}?code={AZURE_KEY}"
+    path = tmp_path / "alerts.yaml"
+    path.write_text(
+        f'database: "sqlite:///{tmp_path / "data.db"}"\n'
+        "alerts:\n"
+        "  - name: probe\n"
+        "    query: SELECT 'ALERT' AS status, 3 AS actual_value, 1 AS threshold\n"
+        "    schedule: '@hourly'\n"
+        "    notify:\n"
+        f"      - {{channel: webhook, url: '{webhook_url}'}}\n"
+        f"      - {{channel: slack, webhook_url: '{slack_url}'}}\n",
+        encoding="utf-8",
+    )
+    runs = [
+        ["test", str(path)],
+        ["test", str(path), "--format", "json"],
+        ["execute", str(path), "probe", "--log-level", "debug"],
+        ["execute", str(path), "probe", "--format", "json", "--log-level", "debug"],
+        ["execute", str(path), "probe", "--dry-run"],
+        ["execute", str(path), "probe", "--dry-run", "--format", "json"],
+        ["--debug", "execute", str(path), "probe"],
+    ]
+    outputs = []
+    for argv in runs:
+        code = main(argv)
+        captured = capsys.readouterr()
+        outputs.append((argv, code, captured.out + captured.err))
+
+    assert [code for _, code, _ in outputs] == [0, 0, 1, 1, 0, 0, 1]
+    assert len(httpserver.log) == 6  # each real execute reached both receivers
+    for argv, _, text in outputs:
+        for form in key_forms(AZURE_KEY):
+            assert form not in text, f"{form!r} leaked by {argv}:\n{text}"
+    summary = outputs[0][2]
+    assert f"webhook to {httpserver.url_for('/api/***')}?***" in summary
+    failure = outputs[2][2]
+    assert "answered 404" in failure
+    assert "NOT delivered" in failure  # the log line, on stderr
 
 
 def test_a_header_http_cannot_carry_is_a_config_error_that_hides_its_value(

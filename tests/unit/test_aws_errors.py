@@ -3,6 +3,8 @@
 The errors are botocore's own exception classes, built as botocore builds them; the
 end-to-end cases drive a real boto3 client whose responses come from ``botocore.stub.Stubber``
 (botocore's own test double for the AWS side), so no network and no service are involved.
+The last section checks where the AWS channels find their region (SNS: the topic's ARN; SES:
+the channel, the environment, or an AWS config file) and SES its sender, at create time.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from botocore import exceptions as bx
 from botocore.stub import Stubber
 
 from sqlsentinel.config import load_config_text
-from sqlsentinel.errors import NotifyError
+from sqlsentinel.errors import ConfigError, NotifyError
 from sqlsentinel.models import Kind, QueryResult, Status
 from sqlsentinel.notifications import aws
-from sqlsentinel.notifications.base import Notification
+from sqlsentinel.notifications.base import Notification, Notifier, Unavailable
 from sqlsentinel.notifications.delivery import deliver
-from sqlsentinel.notifications.factory import build_notifiers
+from sqlsentinel.notifications.factory import build_notifiers, check_channels
+from sqlsentinel.notifications.ses import SesNotifier
 from sqlsentinel.notifications.sns import SnsNotifier
 
 REGION = "eu-west-1"
@@ -224,8 +227,112 @@ def test_sending_without_boto3_fails_permanently_naming_the_extra(
     assert "pip install 'sqlsentinel[aws]'" in outcome.error
 
 
-def test_no_region_anywhere_fails_the_send_permanently_saying_where_to_set_it() -> None:
-    notification, notifier = sns_channel(region=None)
-    (outcome,) = deliver(notification, [notifier], sleep=never_sleep)
-    assert (outcome.ok, outcome.attempts) == (False, 1)
-    assert outcome.error == "SNS: no AWS region: set region on the channel or AWS_REGION"
+# --- where the region comes from ------------------------------------------------------------
+
+
+def channel_for(entry: str, environ: dict[str, str]) -> Notifier:
+    config = load_config_text(
+        'database: "sqlite:///data.db"\nalerts:\n  - name: orders_stalled\n'
+        f'    query: SELECT 1\n    schedule: "@hourly"\n    notify: [{entry}]\n',
+        environ={},
+    )
+    (notifier,) = build_notifiers(config.alerts[0], config.notifications, environ)
+    return notifier
+
+
+def test_sns_publishes_in_the_region_its_topic_arn_names_whatever_aws_region_says() -> None:
+    notifier = channel_for(f"{{channel: sns, topic_arn: '{TOPIC}'}}", {"AWS_REGION": "us-east-1"})
+    assert isinstance(notifier, SnsNotifier)
+    assert notifier.region == REGION
+
+
+def test_sns_needs_no_region_anywhere_but_in_its_arn() -> None:
+    notifier = channel_for(f"{{channel: sns, topic_arn: '{TOPIC}'}}", {})
+    assert isinstance(notifier, SnsNotifier)
+    assert notifier.region == REGION
+
+
+def test_sns_with_a_region_that_agrees_with_its_arn_uses_it() -> None:
+    entry = f"{{channel: sns, topic_arn: '{TOPIC}', region: {REGION}}}"
+    notifier = channel_for(entry, {"AWS_REGION": "us-east-1"})
+    assert isinstance(notifier, SnsNotifier)
+    assert notifier.region == REGION
+
+
+def test_sns_with_a_region_other_than_its_arns_is_a_config_error_naming_both() -> None:
+    entry = f"{{channel: sns, topic_arn: '{TOPIC}', region: us-east-1}}"
+    config = load_config_text(
+        'database: "sqlite:///data.db"\nalerts:\n  - name: orders_stalled\n'
+        f'    query: SELECT 1\n    schedule: "@hourly"\n    notify: [{entry}]\n',
+        source="alerts.yaml",
+        environ={},
+    )
+    (notifier,) = build_notifiers(config.alerts[0], config.notifications, {})
+    assert isinstance(notifier, Unavailable)
+    assert notifier.reason == (
+        f"the channel's region is us-east-1 but the topic ARN is in {REGION}, and a topic can "
+        "only be published to in its own region; remove region from the channel, or correct "
+        "the ARN"
+    )
+    assert notifier.target == TOPIC
+    with pytest.raises(ConfigError, match=r"alert 'orders_stalled' field 'notify\[0\]'"):
+        check_channels(config, {})
+
+
+SES = "{channel: ses, recipients: oncall@example.com, from_address: sentinel@example.com}"
+
+
+def test_ses_with_no_region_anywhere_is_a_config_error_saying_where_to_set_one() -> None:
+    notifier = channel_for(SES, {})
+    assert isinstance(notifier, Unavailable)
+    assert notifier.reason == (
+        "no AWS region for SES: set region on the channel, or the AWS_REGION environment "
+        "variable (or a region in the AWS config file, ~/.aws/config)"
+    )
+
+
+@pytest.mark.parametrize("name", ["AWS_REGION", "AWS_DEFAULT_REGION"])
+def test_ses_takes_its_region_from_the_environment(name: str) -> None:
+    notifier = channel_for(SES, {name: REGION})
+    assert isinstance(notifier, SesNotifier)
+    assert notifier.region == REGION
+
+
+def test_ses_leaves_the_region_to_boto3_when_an_aws_config_file_exists(tmp_path: Path) -> None:
+    config_file = tmp_path / "aws-config"
+    config_file.write_text(f"[default]\nregion = {REGION}\n", encoding="utf-8")
+    notifier = channel_for(SES, {"AWS_CONFIG_FILE": str(config_file)})
+    assert isinstance(notifier, SesNotifier)
+    assert notifier.region is None  # boto3 reads it from the file when it sends
+
+
+@pytest.mark.parametrize(
+    ("environ", "sender"),
+    [
+        ({"SMTP_FROM_ADDRESS": "  sentinel@example.com \n"}, "sentinel@example.com"),
+        (
+            {"SMTP_FROM_ADDRESS": " ", "SMTP_FROM": "Alerts <a@example.com>"},
+            "Alerts <a@example.com>",
+        ),
+    ],
+)
+def test_ses_reads_the_sender_from_the_environment_as_email_does(
+    environ: dict[str, str], sender: str
+) -> None:
+    entry = "{channel: ses, recipients: oncall@example.com}"
+    notifier = channel_for(entry, {**environ, "AWS_REGION": REGION})
+    assert isinstance(notifier, SesNotifier)
+    assert notifier.sender == sender
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("alerts", "'alerts' is not an email address"), ("a@example.com\rBcc: x@y.z", "control")],
+)
+def test_ses_refuses_a_sender_from_the_environment_that_is_not_an_address(
+    value: str, says: str
+) -> None:
+    entry = "{channel: ses, recipients: oncall@example.com}"
+    notifier = channel_for(entry, {"SMTP_FROM_ADDRESS": value, "AWS_REGION": REGION})
+    assert isinstance(notifier, Unavailable)
+    assert says in notifier.reason

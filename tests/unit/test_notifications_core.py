@@ -119,7 +119,24 @@ def test_a_missing_context_column_renders_empty_with_a_warning(
 def test_only_placeholders_the_query_can_produce_are_allowed() -> None:
     query = "SELECT 'OK' AS status, region FROM t"
     assert unknown_placeholders("{alert_name} {region} {nope}", query) == ["nope"]
-    assert unknown_placeholders("{anything}", "SELECT * FROM t") == []
+    for star in ("SELECT * FROM t", "select distinct t.* from t", "SELECT a, * FROM t"):
+        assert unknown_placeholders("{anything}", star) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT CASE WHEN COUNT(*) > 5 THEN 'ALERT' ELSE 'OK' END AS status, region FROM t",
+        "SELECT 'OK' AS status, price * qty AS region FROM t",
+    ],
+)
+def test_count_star_and_multiplication_do_not_allow_any_placeholder(query: str) -> None:
+    assert unknown_placeholders("{region} {regoin}", query) == ["regoin"]
+
+
+def test_names_in_strings_and_comments_are_not_columns() -> None:
+    query = "SELECT 'region' AS status -- region\n/* region */ FROM t"
+    assert unknown_placeholders("{region}", query) == ["region"]
 
 
 def test_an_unknown_placeholder_is_a_config_error_naming_the_field() -> None:
@@ -142,6 +159,29 @@ def test_the_default_subject_says_kind_alert_and_values() -> None:
     assert content.subject(resolved).startswith("[RESOLVED] daily_revenue is RESOLVED")
     failed = notification(Kind.ERROR, QueryResult(Status.TIMEOUT, error="too slow"))
     assert content.subject(failed) == "[ERROR] daily_revenue could not be checked (TIMEOUT)"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        (Kind.FIRING, "Revenue Alert: daily_revenue"),
+        (Kind.REPEAT, "[STILL FIRING] Revenue Alert: daily_revenue"),
+        (Kind.RESOLVED, "[RESOLVED] Revenue Alert: daily_revenue"),
+        (Kind.ERROR, "[ERROR] Revenue Alert: daily_revenue"),
+    ],
+)
+def test_a_subject_template_without_kind_still_says_the_kind(kind: Kind, expected: str) -> None:
+    assert content.subject(notification(kind), "Revenue Alert: {alert_name}") == expected
+    assert content.subject(notification(kind), "{kind}: {alert_name}") == (
+        f"{kind.value}: daily_revenue"
+    )
+
+
+def test_a_body_template_keeps_the_kind_in_the_facts() -> None:
+    resolved = notification(Kind.RESOLVED, QueryResult(Status.OK, actual_value=12000))
+    body = content.text_body(resolved, "Revenue for {alert_name}")
+    assert body.startswith("Revenue for daily_revenue\n")
+    assert "Notification: RESOLVED" in body
 
 
 def test_a_subject_template_is_rendered_on_one_line() -> None:
@@ -190,7 +230,8 @@ def test_an_error_notification_shows_the_error_instead_of_values() -> None:
     body = content.text_body(
         notification(Kind.ERROR, QueryResult(Status.ERROR, error="no such table: orders"))
     )
-    assert "Error:    no such table: orders" in body
+    assert "Error:        no such table: orders" in body
+    assert "Notification: ERROR" in body
     assert "Actual value" not in body
 
 
@@ -233,12 +274,19 @@ def test_retry_after_is_honoured_when_longer_than_the_backoff() -> None:
     assert sleeps == [7]
 
 
-def test_a_retry_after_longer_than_a_tick_can_wait_is_left_to_a_later_run() -> None:
+def test_a_retry_after_longer_than_a_run_waits_fails_now_and_keeps_the_wait() -> None:
     sleeps: list[float] = []
     notifier = RecordingNotifier.failing(transient("429", retry_after=MAX_WAIT + 1))
     (outcome,) = deliver(notification(), [notifier], sleep=sleeps.append)
     assert (outcome.ok, outcome.attempts, sleeps) == (False, 1, [])
-    assert "a later run retries" in (outcome.error or "")
+    assert (outcome.permanent, outcome.retry_after) == (False, MAX_WAIT + 1)
+    assert "longer than a run waits" in (outcome.error or "")
+
+
+def test_a_permanent_outcome_says_so_for_the_next_run() -> None:
+    notifier = RecordingNotifier.failing(NotifyError("401", permanent=True))
+    (outcome,) = deliver(notification(), [notifier], sleep=lambda _: None)
+    assert (outcome.permanent, outcome.retry_after) == (True, None)
 
 
 def test_one_failing_channel_never_stops_the_others() -> None:

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from sqlsentinel.config import load_config_text
+from sqlsentinel.config.secrets import url_secrets
+from sqlsentinel.notifications.factory import build_notifiers, target_of
 from sqlsentinel.redact import (
     MASK,
     RedactingFormatter,
@@ -79,6 +82,86 @@ def test_hide_path_masks_a_slack_webhook_secret_path() -> None:
 
 def test_hide_path_masks_a_one_segment_path_entirely() -> None:
     assert redact_url("https://example.com/s3cr3t", hide_path=True) == "https://example.com/***"
+
+
+AZURE_KEY = "pQ7vZ2xR9kLm4TnB8wYc3HdJ6sAf1GeU0iOq5yXr+Vb/Nh=="
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            f"https://fn.azurewebsites.net/api/alert?code={AZURE_KEY}",
+            "https://fn.azurewebsites.net/api/***?***",
+        ),
+        ("https://example.com/hook?v=2&sig=abc#frag", "https://example.com/***?***"),
+        ("https://example.com/hook#access_token=abc", "https://example.com/***#***"),
+        ("https://example.com?code=abc", "https://example.com?***"),
+        ("https://u:pw@example.com/a/b?code=abc", "https://u:***@example.com/a/***?***"),
+    ],
+)
+def test_hide_path_masks_the_whole_query_whatever_its_parameter_names(url: str, shown: str) -> None:
+    assert redact_url(url, hide_path=True) == shown
+
+
+def test_a_receivers_url_registers_every_long_query_value_as_a_secret() -> None:
+    url = f"https://fn.example.net/api/alert?code={AZURE_KEY}&v=2&format=json&sig=x"
+    found = url_secrets(url, every_query_value=True)
+    assert AZURE_KEY in found  # as written: a base64 key keeps its '+'
+    assert AZURE_KEY.replace("+", " ") in found  # as a form decoder reads it
+    assert "x" in found  # a credential-like name: registered whatever its length
+    assert {"2", "json"}.isdisjoint(found)  # short settings, which would mangle the output
+    assert AZURE_KEY not in url_secrets(url)  # a data source keeps the name-based rule
+
+
+def test_the_config_registers_the_query_values_of_webhook_and_slack_urls() -> None:
+    config = load_config_text(
+        'database: "sqlite:///data.db"\n'
+        "notifications:\n  slack: {webhook_url: 'https://relay.example/s?key2=slack-query-secret'}\n"
+        "alerts:\n  - name: a\n    query: SELECT 1\n    schedule: '@hourly'\n    notify:\n"
+        f"      - {{channel: webhook, url: 'https://fn.example.net/api/alert?code={AZURE_KEY}'}}\n"
+        "      - {channel: slack, webhook_url: 'https://chat.example/hooks/x?c=entry-query-secret'}\n",
+        environ={},
+    )
+    secrets = config.secrets()
+    assert {AZURE_KEY, "slack-query-secret", "entry-query-secret"} <= secrets
+    assert AZURE_KEY in redactor.secrets  # the loader registered them
+
+
+def test_every_channel_names_its_target_with_target_of_and_no_secret() -> None:
+    config = load_config_text(
+        'database: "sqlite:///data.db"\n'
+        "alerts:\n  - name: a\n    query: SELECT 1\n    schedule: '@hourly'\n    notify:\n"
+        "      - {channel: email, recipients: [oncall@example.com, data@example.com]}\n"
+        "      - {channel: ses, recipients: [oncall@example.com], from_address: a@example.com}\n"
+        "      - {channel: sns, topic_arn: 'arn:aws:sns:eu-west-1:123456789012:alerts'}\n"
+        f"      - {{channel: webhook, url: 'https://fn.example.net/api/alert?code={AZURE_KEY}'}}\n"
+        "      - {channel: slack, webhook_url: 'https://hooks.slack.com/services/T0/B0/XXXX'}\n"
+        "      - {channel: slack}\n",
+        environ={},
+    )
+    environ = {
+        "SMTP_HOST": "smtp.example.com",
+        "SMTP_FROM_ADDRESS": "a@example.com",
+        "AWS_REGION": "eu-west-1",
+        "SLACK_WEBHOOK_URL": "https://relay.example/hooks/abc?token=from-the-environment",
+    }
+    alert = config.alerts[0]
+
+    targets = [
+        notifier.target for notifier in build_notifiers(alert, config.notifications, environ)
+    ]
+
+    assert targets == [
+        "oncall@example.com, data@example.com",
+        "oncall@example.com",
+        "arn:aws:sns:eu-west-1:123456789012:alerts",
+        "https://fn.example.net/api/***?***",
+        "https://hooks.slack.com/services/***",
+        "https://relay.example/hooks/***?***",  # the URL it was given, from the environment
+    ]
+    assert targets[:5] == [target_of(spec) for spec in alert.notify[:5]]
+    assert target_of(alert.notify[5]) == "slack"  # the entry alone does not know the URL
 
 
 def test_urls_inside_free_text_are_redacted() -> None:
