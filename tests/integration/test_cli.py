@@ -848,3 +848,38 @@ alerts:
     assert code == 0
     assert "\x1b" not in out
     assert "context    note: \\x1b[31mred\\nline" in out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        ("{channel: email, recipients: [a@example.com]}", "SMTP_HOST"),
+        ("{channel: slack}", "SLACK_WEBHOOK_URL"),
+        ("{channel: ses, recipients: [a@example.com], region: eu-west-1}", "SMTP_FROM_ADDRESS"),
+        ("{channel: sns, topic_arn: 'arn:aws:sns:eu-west-1:123456789012:t'}", "sqlsentinel[aws]"),
+        ("{channel: webhook, url: 'ops.example.com/hook'}", "http:// or https:// URL"),
+    ],
+)
+def test_test_fails_naming_what_to_set_for_each_channel(
+    capsys: pytest.CaptureFixture[str],
+    write_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    entry: str,
+    says: str,
+) -> None:
+    for name in ("SMTP_HOST", "SLACK_WEBHOOK_URL", "SMTP_FROM_ADDRESS", "SMTP_FROM"):
+        monkeypatch.delenv(name, raising=False)
+    if entry.startswith("{channel: sns"):
+        monkeypatch.setitem(sys.modules, "boto3", None)  # as if the aws extra were not installed
+    config = write_config(
+        'database: "sqlite:///data.db"\n'
+        "alerts:\n"
+        "  - name: a\n"
+        "    query: SELECT 'OK' AS status\n"
+        "    schedule: '@hourly'\n"
+        f"    notify: [{entry}]\n"
+    )
+    code, out, err = run(capsys, "test", str(config))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {config}:6: alert 'a' field 'notify[0]")
+    assert says in err
