@@ -151,6 +151,8 @@ class ChannelOutcome:
     """The last failure cannot be fixed by retrying (the tick does not retry it next run)."""
     retry_after: float | None = field(default=None, compare=False)
     """Seconds the receiver asked to wait before the next try, if it said."""
+    entry: str = field(default="", compare=False)
+    """The id of the alert's ``notify`` entry this is for (see ``factory.entry_ids``)."""
 
     def to_dict(self) -> dict[str, JsonValue]:
         """Return the outcome as recorded in history and printed as JSON."""

@@ -7,8 +7,9 @@ environment and the sleep are passed in.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from sqlsentinel.errors import ConfigError
 from sqlsentinel.models import JsonValue, Kind, QueryResult
 from sqlsentinel.notifications.base import ChannelOutcome, Notification, Notifier, Unavailable
 from sqlsentinel.notifications.delivery import deliver
-from sqlsentinel.notifications.factory import build_notifiers
+from sqlsentinel.notifications.factory import build_notifiers, entry_ids
 
 if TYPE_CHECKING:
     from sqlsentinel.config import Alert
@@ -77,28 +78,40 @@ def notify(
     dry_run: bool = False,
     test: bool = False,
     only: str | None = None,
+    entries: Collection[str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
     """Send (or, for a dry run, render) one notification through the alert's channels.
 
     ``only`` keeps the channels of one type (``notify-test --channel``); an alert without
-    such a channel is a ``ConfigError`` naming the ones it has.
+    such a channel is a ``ConfigError`` naming the ones it has. ``entries`` keeps the
+    ``notify`` entries with those ids (a retry of what some channels missed last run).
+    Each outcome carries its entry id.
     """
-    notifiers = build_notifiers(alert, settings, environ)
+    pairs = list(zip(entry_ids(alert), build_notifiers(alert, settings, environ), strict=True))
     if only is not None:
-        notifiers = _only(alert, notifiers, only)
+        kept = {id(n) for n in _only(alert, [n for _, n in pairs], only)}
+        pairs = [(entry, n) for entry, n in pairs if id(n) in kept]
+    if entries is not None:
+        pairs = [(entry, n) for entry, n in pairs if entry in entries]
     notification = Notification(alert, kind, result, slot, now, test=test)
     if dry_run:
-        return Delivery(kind, previews=[_preview(n, notification) for n in notifiers])
+        return Delivery(kind, previews=[_preview(n, notification) for _, n in pairs])
     retry = settings.retry
     outcomes = deliver(
         notification,
-        notifiers,
+        [n for _, n in pairs],
         attempts=retry.attempts,
         backoff=retry.backoff.total_seconds(),
         sleep=sleep,
     )
-    return Delivery(kind, outcomes=outcomes)
+    return Delivery(
+        kind,
+        outcomes=[
+            dataclasses.replace(outcome, entry=entry)
+            for (entry, _), outcome in zip(pairs, outcomes, strict=True)
+        ],
+    )
 
 
 def _preview(notifier: Notifier, notification: Notification) -> Preview:

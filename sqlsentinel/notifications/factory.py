@@ -10,6 +10,7 @@ failed outcome for it, while :func:`check_channels` turns it into a config error
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, cast
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from sqlsentinel.config import Alert, Config
     from sqlsentinel.config.schema import Channel, NotificationSettings
 
-__all__ = ["build_notifiers", "check_channels", "target_of"]
+__all__ = ["build_notifiers", "check_channels", "entry_ids", "target_of"]
 
 _MODULES = {
     "email": "sqlsentinel.notifications.email",
@@ -75,6 +76,22 @@ def build_notifiers(
     the command line; the Lambda handler passes its own).
     """
     return [_create(spec, settings, environ) for spec in alert.notify]
+
+
+def entry_ids(alert: Alert) -> list[str]:
+    """Return a stable id for each ``notify`` entry of ``alert``, in order.
+
+    ``<channel>:<digest of where it delivers>``, so that an id survives reordering the
+    entries and a notification still owed to a channel finds it on the next run; identical
+    entries get ``#2``, ``#3``. Ids hold no secret (they are recorded in the state database).
+    """
+    ids: list[str] = []
+    for spec in alert.notify:
+        digest = hashlib.sha256(f"{spec.channel}|{target_of(spec)}".encode()).hexdigest()[:10]
+        base = f"{spec.channel}:{digest}"
+        count = sum(1 for existing in ids if existing.split("#")[0] == base)
+        ids.append(base if count == 0 else f"{base}#{count + 1}")
+    return ids
 
 
 def check_channels(config: Config, environ: Mapping[str, str]) -> None:
