@@ -15,9 +15,11 @@ import textwrap
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlsentinel import __version__, commands
+from sqlsentinel import __version__
+from sqlsentinel.commands import alerts, scheduling, state
 from sqlsentinel.errors import ConfigError, SentinelError, StateStoreError
 from sqlsentinel.redact import RedactingFormatter, redactor
 
@@ -54,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="log everything and show tracebacks (secrets stay masked)",
     )
+    common.add_argument(
+        "--state-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="the state database (default: $SQLSENTINEL_STATE_URL, the config's state.url, "
+        "or sqlsentinel_state.db next to the config)",
+    )
     parser = argparse.ArgumentParser(
         prog="sqlsentinel",
         description="SQL-first alerting: run SQL alerts on their schedules and notify.",
@@ -62,76 +71,168 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands_parser = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    test = commands_parser.add_parser(
-        "test",
+    def command(
+        name: str, summary: str, description: str, **options: Any
+    ) -> argparse.ArgumentParser:
+        found = sub.add_parser(
+            name, parents=[common], help=summary, description=_paragraph(description),
+            epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter, **options,
+        )  # fmt: skip
+        found.add_argument("config", metavar="CONFIG", help="path of the alerts YAML file")
+        return found
+
+    tick = command(
+        "tick", "run what is due now, once (call it every minute)",
+        "Work out which alerts are due at this minute, claim each (alert, slot) in the state "
+        "database so that overlapping ticks run it once, run it, decide, notify, record, and "
+        "exit. Schedule it every minute: a CronJob, a Lambda on EventBridge, cron.",
+    )  # fmt: skip
+    _add_now(tick, "run the tick as if at this instant (slots, leases, cooldowns, silences)")
+    _add_pool(tick)
+    tick.add_argument(
+        "--deadline", type=float, default=55.0, metavar="SECONDS",
+        help="claim nothing new after this many seconds (default: 55)",
+    )  # fmt: skip
+    _add_dry_run(tick, "run the due queries and decide, but claim, send and record nothing")
+    _add_format(tick)
+    tick.set_defaults(handler=scheduling.tick)
+
+    run = command(
+        "run", "run every enabled alert now, by hand",
+        "Run every enabled alert now (MANUAL), through the same decide, notify and record "
+        "path as the tick. With --watch, run the tick at every minute boundary instead, in "
+        "this process, until SIGINT or SIGTERM (in-flight alerts finish first).",
+    )  # fmt: skip
+    run.add_argument("--watch", action="store_true", help="tick every minute until stopped")
+    _add_pool(run)
+    run.add_argument("--deadline", type=float, default=55.0, help=argparse.SUPPRESS)
+    run.add_argument("--now", type=_instant, default=None, help=argparse.SUPPRESS)
+    _add_dry_run(run, "send no notifications and record nothing")
+    _add_format(run)
+    run.set_defaults(handler=scheduling.run)
+
+    test = command(
+        "test", "validate a config and show what it will do",
+        "Validate CONFIG and print its data sources (passwords masked) and each alert with "
+        "its schedule, timezone and next three runs. With --connect, also connect to every "
+        "data source and run every enabled alert's query once, read-only and rolled back.",
         aliases=["validate"],
-        parents=[common],
-        help="validate a config and show what it will do",
-        description=_paragraph(
-            "Validate CONFIG and print its data sources (passwords masked) and each alert with "
-            "its schedule, timezone and next three runs. With --connect, also connect to "
-            "every data source and run every enabled alert's query once, read-only and "
-            "rolled back."
-        ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    test.add_argument("config", metavar="CONFIG", help="path of the alerts YAML file")
+    )  # fmt: skip
     test.add_argument(
         "--connect", action="store_true", help="connect and run each enabled alert's query once"
     )
     _add_format(test)
     _add_now(test, "compute the next runs from this instant instead of the clock")
-    test.set_defaults(handler=commands.test)
+    test.set_defaults(handler=alerts.test)
 
-    execute = commands_parser.add_parser(
-        "execute",
-        parents=[common],
-        help="run one alert now and print its outcome",
-        description=_paragraph(
-            "Run ALERT's query now and print its status, actual value, threshold, context "
-            "and duration. Disabled alerts can be run this way too."
-        ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    execute.add_argument("config", metavar="CONFIG", help="path of the alerts YAML file")
+    execute = command(
+        "execute", "run one alert now, notify, and record it",
+        "Run ALERT now (disabled alerts too): print its status, actual value, threshold, "
+        "context and duration, decide from its recorded state, notify, and record the run "
+        "(MANUAL) in history.",
+    )  # fmt: skip
     execute.add_argument("alert", metavar="ALERT", help="name of the alert to run")
-    execute.add_argument(
-        "--dry-run", action="store_true", help="send no notifications and record nothing"
-    )
+    _add_dry_run(execute, "send no notifications and record nothing")
     _add_format(execute)
-    execute.set_defaults(handler=commands.execute)
+    execute.set_defaults(handler=alerts.execute)
 
-    notify_test = commands_parser.add_parser(
-        "notify-test",
-        parents=[common],
-        help="send a test notification through an alert's channels",
-        description=_paragraph(
-            "Send a clearly marked test notification through ALERT's channels (or only those "
-            "of --channel), so that delivery can be checked before relying on it. The query "
-            "is not run."
-        ),
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    notify_test.add_argument("config", metavar="CONFIG", help="path of the alerts YAML file")
+    notify_test = command(
+        "notify-test", "send a test notification through an alert's channels",
+        "Send a clearly marked test notification through ALERT's channels (or only those "
+        "of --channel), so that delivery can be checked before relying on it. The query is "
+        "not run and nothing is recorded.",
+    )  # fmt: skip
     notify_test.add_argument(
         "alert", metavar="ALERT", help="name of the alert whose channels to test"
     )
     notify_test.add_argument(
-        "--channel",
-        choices=["email", "slack", "webhook", "ses", "sns"],
+        "--channel", choices=["email", "slack", "webhook", "ses", "sns"],
         help="test only the alert's channels of this type",
-    )
-    notify_test.add_argument(
-        "--dry-run", action="store_true", help="show the test notification without sending it"
-    )
+    )  # fmt: skip
+    _add_dry_run(notify_test, "show the test notification without sending it")
     _add_format(notify_test)
-    notify_test.set_defaults(handler=commands.notify_test)
+    notify_test.set_defaults(handler=alerts.notify_test)
+
+    history = command(
+        "history", "show the latest recorded runs",
+        "Print the latest runs of every alert, or of ALERT: a table, and a sparkline of each "
+        "alert's actual value against its threshold.",
+    )  # fmt: skip
+    history.add_argument("alert", metavar="ALERT", nargs="?", help="only this alert's runs")
+    history.add_argument("--limit", type=_positive, default=20, help="how many runs (default: 20)")
+    _add_format(history)
+    history.set_defaults(handler=state.history)
+
+    status = command(
+        "status", "show each alert's state",
+        "Print each alert's state: last status and run, consecutive counts, last "
+        "notification, next run, silence.",
+    )  # fmt: skip
+    _add_now(status, "compute the next runs and silences at this instant")
+    _add_format(status)
+    status.set_defaults(handler=state.status)
+
+    silence = command(
+        "silence", "stop an alert from notifying for a while",
+        "Silence ALERT for --for: it keeps running and recording, and sends nothing new. If "
+        "it is still firing when the silence ends, it notifies then.",
+    )  # fmt: skip
+    silence.add_argument("alert", metavar="ALERT")
+    silence.add_argument(
+        "--for", dest="duration", type=_duration, required=True, metavar="DURATION",
+        help="how long: 30m, 2h, 1d",
+    )  # fmt: skip
+    silence.add_argument("--reason", help="why, shown by status")
+    silence.set_defaults(handler=state.silence)
+
+    unsilence = command("unsilence", "lift an alert's silence", "Lift ALERT's silence now.")
+    unsilence.add_argument("alert", metavar="ALERT")
+    unsilence.set_defaults(handler=state.unsilence)
+
+    db = sub.add_parser("db", help="manage the state database", parents=[common])
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_upgrade = db_sub.add_parser(
+        "upgrade", parents=[common], help="bring the state database to this version's schema",
+        description="Create the sqlsentinel tables, or apply the migrations this version needs.",
+    )  # fmt: skip
+    db_upgrade.add_argument("config", metavar="CONFIG", help="path of the alerts YAML file")
+    db_upgrade.set_defaults(handler=state.db_upgrade)
     return parser
+
+
+def _add_pool(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers", type=_positive, default=8, metavar="N",
+        help="alerts run at once (default: 8)",
+    )  # fmt: skip
+
+
+def _add_dry_run(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--dry-run", action="store_true", help=help_text)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _duration(text: str) -> timedelta:
+    from sqlsentinel.durations import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= timedelta(0):
+        raise argparse.ArgumentTypeError(f"'{text}' must be longer than 0 seconds")
+    return value
 
 
 def _paragraph(text: str) -> str:
@@ -211,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): run() ends quietly
         except Exception as exc:  # a bug: say so plainly, traceback only on request
             hint = "" if debug else " (run with --debug for the traceback)"
             return _fail(exc, EXIT_ALERT_FAILED, debug, f"unexpected {type(exc).__name__}{hint}: ")

@@ -116,6 +116,47 @@ def data_source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Data
     source.cleanup()
 
 
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of an empty state database of each kind, isolated from other tests.
+
+    SQLite: a file in the test's directory. PostgreSQL: a fresh schema, selected with the
+    connection's search_path. MariaDB: a fresh database. Dropped afterwards.
+    """
+    yield from _isolated_state_url(request.param, tmp_path)
+
+
+def _isolated_state_url(kind: str, tmp_path: Path) -> Iterator[str]:
+    name = f"sqlsentinel_t_{uuid.uuid4().hex[:12]}"
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    if kind == "postgres":
+        require(POSTGRES_URL, "PostgreSQL")
+        admin = get_engine(POSTGRES_URL)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {name}")
+            conn.commit()
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{name}"
+        dispose_engines()  # the test's pools hold the schema open
+        with get_engine(POSTGRES_URL).connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
+            conn.commit()
+        return
+    require(MYSQL_URL, "MariaDB/MySQL")
+    admin = get_engine(MYSQL_URL)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        conn.commit()
+    base, _, _ = MYSQL_URL.rpartition("/")
+    yield f"{base}/{name}"
+    dispose_engines()
+    with get_engine(MYSQL_URL).connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE {name}")
+        conn.commit()
+
+
 @pytest.fixture
 def postgres_url() -> str:
     require(POSTGRES_URL, "PostgreSQL")

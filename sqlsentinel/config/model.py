@@ -8,6 +8,9 @@ references that exist.
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
@@ -23,6 +26,7 @@ from sqlsentinel.config.schema import (
     WebhookChannel,
 )
 from sqlsentinel.config.secrets import header_secrets, url_secrets
+from sqlsentinel.durations import format_duration
 from sqlsentinel.errors import ConfigError, ConfigProblem
 from sqlsentinel.models import EmptyResult, Severity
 from sqlsentinel.notifications.templates import STANDARD_FIELDS, unknown_placeholders
@@ -53,6 +57,7 @@ class DataSource:
 
     name: str
     url: str = field(repr=False)
+    max_connections: int = 5
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,39 @@ class Alert:
         """Return the IANA timezone the schedule is read in."""
         return self.schedule.timezone
 
+    def definition(self) -> dict[str, Any]:
+        """Return what defines this alert's behaviour, without secrets (channels by entry id).
+
+        Stored once per :attr:`config_hash` in ``sqlsentinel_configs``.
+        """
+        from sqlsentinel.notifications.factory import entry_ids
+
+        return {
+            "name": self.name,
+            "query": self.query,
+            "schedule": self.schedule.expression,
+            "timezone": self.timezone,
+            "database": self.database,
+            "enabled": self.enabled,
+            "timeout": format_duration(self.timeout),
+            "cooldown": format_duration(self.cooldown),
+            "min_consecutive": self.min_consecutive,
+            "misfire_grace": format_duration(self.misfire_grace),
+            "notify_on_recovery": self.notify_on_recovery,
+            "notify_on_error": self.notify_on_error,
+            "severity": self.severity.value,
+            "labels": dict(self.labels),
+            "runbook_url": self.runbook_url,
+            "empty_result": self.empty_result.value,
+            "notify": entry_ids(self),
+        }
+
+    @functools.cached_property
+    def config_hash(self) -> str:
+        """Return the SHA-256 of :meth:`definition`: which version of the alert ran."""
+        text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
 
 # The built-in policy is the Alert dataclass's own defaults, so the two cannot drift apart.
 _BUILTIN_POLICY: Mapping[str, Any] = MappingProxyType(
@@ -104,6 +142,7 @@ class Config:
     data_sources: Mapping[str, DataSource]
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     state_url: str | None = field(default=None, repr=False)
+    history_retention: timedelta = timedelta(days=90)
     source: str | None = None
 
     def alert(self, name: str) -> Alert:
@@ -165,7 +204,9 @@ def resolve(spec: ConfigFile, *, source: str | None, locate: Locate) -> Config:
 
     sources: dict[str, DataSource] = {}
     if spec.database is not None:
-        sources[DEFAULT_DATA_SOURCE] = DataSource(DEFAULT_DATA_SOURCE, spec.database.url)
+        sources[DEFAULT_DATA_SOURCE] = DataSource(
+            DEFAULT_DATA_SOURCE, spec.database.url, spec.database.max_connections
+        )
     for name, data_source in spec.databases.items():
         if name in sources:
             problem(
@@ -174,7 +215,7 @@ def resolve(spec: ConfigFile, *, source: str | None, locate: Locate) -> Config:
                 key=f"databases.{name}",
             )
             continue
-        sources[name] = DataSource(name, data_source.url)
+        sources[name] = DataSource(name, data_source.url, data_source.max_connections)
 
     defaults = spec.defaults
     seen: dict[str, int] = {}
@@ -264,5 +305,6 @@ def resolve(spec: ConfigFile, *, source: str | None, locate: Locate) -> Config:
         data_sources=MappingProxyType(sources),
         notifications=spec.notifications,
         state_url=spec.state.url,
+        history_retention=spec.state.history_retention,
         source=source,
     )

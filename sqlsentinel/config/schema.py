@@ -154,6 +154,8 @@ class DataSourceSpec(_Spec):
     """A database alerts query; ``database: "sqlite:///x.db"`` is short for ``{url: ...}``."""
 
     url: DatabaseUrl = Field(repr=False)
+    max_connections: Annotated[int, Field(ge=1, le=100)] = 5
+    """How many of a tick's alerts may query this database at once."""
 
     @model_validator(mode="before")
     @classmethod
@@ -162,9 +164,10 @@ class DataSourceSpec(_Spec):
 
 
 class StateSpec(_Spec):
-    """Where the ``sqlsentinel_*`` tables live."""
+    """Where the ``sqlsentinel_*`` tables live, and how long history is kept."""
 
     url: DatabaseUrl | None = Field(default=None, repr=False)
+    history_retention: PositiveDuration = timedelta(days=90)
 
     @model_validator(mode="before")
     @classmethod

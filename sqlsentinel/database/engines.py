@@ -30,6 +30,7 @@ __all__ = [
     "dispose_engines",
     "engine_for",
     "get_engine",
+    "get_state_engine",
     "resolve_url",
     "unsupported",
 ]
@@ -134,17 +135,57 @@ def engine_for(config: Config, name: str) -> Engine:
 
 
 def get_engine(url: str) -> Engine:
-    """Return the process-wide engine for ``url``, creating it on first use."""
-    resolved = resolve_url(url)
-    engine = _engines.get(resolved)
+    """Return the process-wide engine for data-source ``url``, creating it on first use."""
+    return _cached(resolve_url(url), state=False)
+
+
+def get_state_engine(url: str) -> Engine:
+    """Return the process-wide engine for the state database at ``url``.
+
+    Separate from data-source engines (the same URL may be both): state transactions write.
+    On SQLite every transaction begins ``IMMEDIATE`` (the database's one write lock, so that
+    concurrent ticks serialise instead of failing to upgrade a read lock), in WAL mode with
+    a 30-second busy timeout; a new state file is created readable by its owner only.
+    """
+    return _cached(resolve_url(url), state=True)
+
+
+def _cached(url: str, *, state: bool) -> Engine:
+    key = f"state:{url}" if state else url
+    engine = _engines.get(key)
     if engine is not None:
         return engine
     with _lock:
-        engine = _engines.get(resolved)
+        engine = _engines.get(key)
         if engine is None:
-            engine = _create(resolved)
-            _engines[resolved] = engine
+            engine = _create(url)
+            if state and url.startswith("sqlite"):
+                _prepare_sqlite_state(engine)
+            _engines[key] = engine
     return engine
+
+
+def _prepare_sqlite_state(engine: Engine) -> None:
+    from sqlalchemy import event
+
+    path = sqlite_file(engine.url)
+    if path is not None and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # created 0600 before SQLite opens it: history can hold query values
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _create(url: str) -> Engine:

@@ -8,7 +8,6 @@ import pytest
 
 from sqlsentinel.config import Alert, load_config_text
 from sqlsentinel.errors import ConfigError, NotifyError
-from sqlsentinel.executor.decide import manual_kind
 from sqlsentinel.models import Kind, QueryResult, Status
 from sqlsentinel.notifications import content
 from sqlsentinel.notifications.base import ChannelOutcome, Notification, Unavailable
@@ -313,24 +312,3 @@ def test_outcomes_serialise_with_the_history_keys() -> None:
     assert outcome.to_dict() == {
         "channel": "email", "kind": "FIRING", "ok": False, "attempts": 3, "error": "451",
     }  # fmt: skip
-
-
-# --- the decision for a run by hand ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("status", "on_error", "expected"),
-    [
-        (Status.ALERT, True, Kind.FIRING),
-        (Status.OK, True, None),
-        (Status.ERROR, True, Kind.ERROR),
-        (Status.TIMEOUT, True, Kind.ERROR),
-        (Status.ERROR, False, None),
-        (Status.ALERT, False, Kind.FIRING),
-    ],
-)
-def test_a_run_by_hand_notifies_firing_or_error(
-    status: Status, on_error: bool, expected: Kind | None
-) -> None:
-    configured = alert(f"    notify_on_error: {str(on_error).lower()}\n")
-    assert manual_kind(configured, QueryResult(status)) is expected

@@ -1,10 +1,4 @@
-"""Carry out the commands the CLI parsed: load, run, notify, and print the report.
-
-Each handler takes the parsed arguments and returns the exit code; :mod:`sqlsentinel.cli`
-maps exceptions to exit codes. The command line is an entry point, so this is where the
-clock and the process environment are read; everything below takes them as arguments.
-Heavy modules are imported inside the handlers so that ``--help`` stays fast.
-"""
+"""Commands about single alerts and their config: ``test``, ``execute``, ``notify-test``."""
 
 from __future__ import annotations
 
@@ -13,23 +7,13 @@ import logging
 import os
 from datetime import UTC, datetime
 
+from sqlsentinel.commands.common import EXIT_FAILED, EXIT_OK, emit
 from sqlsentinel.errors import ConfigError
-from sqlsentinel.redact import redact_url, redactor
+from sqlsentinel.redact import redact_url
 
-__all__ = ["emit", "execute", "notify_test", "test"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
+__all__ = ["execute", "notify_test", "test"]
 
 log = logging.getLogger("sqlsentinel")
-
-
-def emit(text: str, fmt: str) -> None:
-    """Print a result on stdout, masked like the logs: results can quote errors and data.
-
-    JSON was masked value by value when it was built (masking the text could break it).
-    """
-    print(text if fmt == "json" else redactor.scrub(text))
 
 
 def test(args: argparse.Namespace) -> int:
@@ -79,49 +63,30 @@ def test(args: argparse.Namespace) -> int:
 
 
 def execute(args: argparse.Namespace) -> int:
-    """Run one alert now and notify as its outcome requires (or show what would be sent)."""
+    """Run one alert now: decide from its state, notify, and record it (MANUAL).
+
+    ``--dry-run`` decides from the recorded state too, but sends nothing and writes nothing.
+    """
     from sqlsentinel import report
+    from sqlsentinel.commands.common import open_store
+    from sqlsentinel.commands.scheduling import run_by_hand
     from sqlsentinel.config import load_config
     from sqlsentinel.database.engines import engine_for
-    from sqlsentinel.executor.decide import manual_kind
-    from sqlsentinel.executor.query import run_query
-    from sqlsentinel.notifications.dispatch import notify
 
     config = load_config(args.config)
     alert = config.alert(args.alert)
-    engine = engine_for(config, alert.database)
-    log.debug("running the query of alert '%s' on data source '%s'", alert.name, alert.database)
-    started_at = datetime.now(UTC)
-    result = run_query(engine, alert.query, timeout=alert.timeout, empty_result=alert.empty_result)
-    if result.error is not None:
-        log.warning("alert '%s' %s: %s", alert.name, result.status.value, result.error)
-    kind = manual_kind(alert, result)
-    delivery = None
-    if kind is not None and alert.notify:
-        delivery = notify(
-            alert,
-            config.notifications,
-            kind,
-            result,
-            slot=started_at,
-            now=datetime.now(UTC),
-            environ=os.environ,
-            dry_run=args.dry_run,
-        )
+    engine_for(config, alert.database)  # a data source it cannot use is a config error (2)
+    store = open_store(config, args)  # unreachable: exit 3, before anything runs or is sent
+    now = datetime.now(UTC)
+    _, run = run_by_hand(config, alert, store, now, dry_run=args.dry_run)
+    if run.result.error is not None:
+        log.warning("alert '%s' %s: %s", alert.name, run.result.status.value, run.result.error)
     emit(
-        report.execution(
-            alert,
-            result,
-            started_at=started_at,
-            dry_run=args.dry_run,
-            kind=kind,
-            delivery=delivery,
-            fmt=args.format,
-        ),
+        report.execution(alert, run, started_at=now, dry_run=args.dry_run, fmt=args.format),
         args.format,
     )
-    undelivered = delivery is not None and not delivery.ok
-    return EXIT_FAILED if result.status.failed or undelivered else EXIT_OK
+    undelivered = any(not delivery.ok for delivery in run.deliveries)
+    return EXIT_FAILED if run.result.status.failed or undelivered else EXIT_OK
 
 
 def notify_test(args: argparse.Namespace) -> int:

@@ -1,28 +1,21 @@
-"""Format what the commands print: config summaries and query results, as text or JSON.
-
-Takes plain values, returns strings. Every URL is shown redacted; JSON has every string
-masked with the process's redactor before it is serialised (masking the finished text could
-break its syntax), and text has query values' control characters escaped so that data
-cannot drive the terminal.
-"""
+"""Report on a config: its data sources, alerts, schedules, and the ``--connect`` check."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlsentinel.config import Alert, Config
-from sqlsentinel.config.messages import printable
 from sqlsentinel.durations import format_duration
-from sqlsentinel.models import JsonValue, Kind, QueryResult
-from sqlsentinel.notifications.dispatch import Delivery
+from sqlsentinel.models import JsonValue, QueryResult
 from sqlsentinel.notifications.factory import target_of
-from sqlsentinel.redact import redact_url, redactor
+from sqlsentinel.redact import redact_url
+from sqlsentinel.report.text import count as _count
+from sqlsentinel.report.text import show as _show
+from sqlsentinel.report.text import to_json
 
-__all__ = ["ConnectionCheck", "config_summary", "delivery", "execution", "to_json"]
+__all__ = ["ConnectionCheck", "channel_summary", "config_summary"]
 
 
 @dataclass(frozen=True)
@@ -32,21 +25,6 @@ class ConnectionCheck:
     name: str
     server: str | None = None
     error: str | None = None
-
-
-def to_json(value: Any) -> str:
-    """Return ``value`` as indented JSON with every string in it masked."""
-    return json.dumps(_masked(value), indent=2, ensure_ascii=False, default=str)
-
-
-def _masked(value: Any) -> Any:
-    if isinstance(value, str):
-        return redactor.scrub(value)
-    if isinstance(value, dict):
-        return {redactor.scrub(str(key)): _masked(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(item) for item in value]
-    return value
 
 
 def channel_summary(alert: Alert) -> str:
@@ -172,90 +150,3 @@ def _summary_json(
             if alert.name not in results
         }
     return out
-
-
-def execution(
-    alert: Alert,
-    result: QueryResult,
-    *,
-    started_at: datetime,
-    dry_run: bool = False,
-    kind: Kind | None = None,
-    delivery: Delivery | None = None,
-    fmt: str = "text",
-) -> str:
-    """Describe one alert run and what it notified."""
-    if fmt == "json":
-        return to_json(
-            {
-                "alert": alert.name,
-                "database": alert.database,
-                "started_at": started_at.isoformat().replace("+00:00", "Z"),
-                "dry_run": dry_run,
-                **result.to_dict(),
-                "notification": kind.value if kind is not None else None,
-                "notifications": delivery.to_list() if delivery is not None else [],
-            }
-        )
-    rows = [("alert", alert.name), ("status", result.status.value)]
-    if result.error is not None:
-        rows.append(("error", result.error))
-    else:
-        rows += [("actual", _show(result.actual_value)), ("threshold", _show(result.threshold))]
-        for index, (key, value) in enumerate(result.context.items()):
-            rows.append(("context" if index == 0 else "", f"{key}: {_show(value)}"))
-    rows += [("duration", f"{result.duration_ms} ms"), ("database", alert.database)]
-    if kind is None:
-        reason = "an OK result needs none" if not result.status.failed else "notify_on_error is off"
-        rows.append(("notify", f"nothing: {reason}"))
-    elif not alert.notify:
-        rows.append(("notify", f"nothing: a {kind.value} notification, but no notify entries"))
-    if dry_run:
-        rows.append(("dry run", "nothing was sent and nothing was recorded"))
-    text = "\n".join(f"{label:<10} {value}".rstrip() for label, value in rows)
-    if delivery is not None:
-        text += "\n" + _delivery_text(delivery)
-    return text
-
-
-def delivery(alert: Alert, sent: Delivery, *, fmt: str = "text") -> str:
-    """Describe a notification sent outside a run (``notify-test``)."""
-    if fmt == "json":
-        return to_json({"alert": alert.name, "notifications": sent.to_list()})
-    return _delivery_text(sent)
-
-
-def _delivery_text(sent: Delivery) -> str:
-    if sent.previews:
-        lines = [f"would send {sent.kind.value} through {_count(len(sent.previews), 'channel')}:"]
-        for preview in sent.previews:
-            lines += ["", f"--- {preview.channel} to {preview.target} ---"]
-            lines.append(
-                preview.rendered.rstrip()
-                if preview.error is None
-                else f"CANNOT BE SENT: {preview.error}"
-            )
-        return "\n".join(lines)
-    lines = []
-    for index, outcome in enumerate(sent.outcomes):
-        attempts = _count(outcome.attempts, "attempt")
-        if outcome.ok:
-            what = f"{outcome.kind.value} delivered ({attempts})"
-        else:
-            what = f"{outcome.kind.value} NOT delivered after {attempts}: {outcome.error}"
-        label = "notified" if index == 0 else ""
-        lines.append(f"{label:<10} {outcome.channel} to {outcome.target}: {what}")
-    return "\n".join(lines)
-
-
-def _show(value: JsonValue) -> str:
-    """Return a query value for a text table: one line, no terminal control characters."""
-    if value is None:
-        return "-"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return printable(str(value))
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
