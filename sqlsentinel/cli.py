@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_now(tick, "run the tick as if at this instant (slots, leases, cooldowns, silences)")
     _add_pool(tick)
     tick.add_argument(
-        "--deadline", type=float, default=55.0, metavar="SECONDS",
+        "--deadline", type=_seconds, default=55.0, metavar="SECONDS",
         help="claim nothing new after this many seconds (default: 55)",
     )  # fmt: skip
     _add_dry_run(tick, "run the due queries and decide, but claim, send and record nothing")
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--watch", action="store_true", help="tick every minute until stopped")
     _add_pool(run)
-    run.add_argument("--deadline", type=float, default=55.0, help=argparse.SUPPRESS)
+    run.add_argument("--deadline", type=_seconds, default=55.0, help=argparse.SUPPRESS)
     run.add_argument("--now", type=_instant, default=None, help=argparse.SUPPRESS)
     _add_dry_run(run, "send no notifications and record nothing")
     _add_format(run)
@@ -220,6 +220,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not value >= 0:  # NaN is not >= 0 either
+        raise argparse.ArgumentTypeError(f"'{text}' must be 0 seconds or more")
     return value
 
 

@@ -8,11 +8,14 @@ rules, so the tick can be tested without one.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any
 
+from sqlsentinel.errors import StateStoreError
 from sqlsentinel.executor.history import Execution
 from sqlsentinel.executor.state import Claim, Claimed, Record
 from sqlsentinel.models import AlertState
@@ -54,7 +57,11 @@ class RecordingNotifier:
 class MemoryStateStore:
     """The state store in memory, with the same claim and fencing rules as the SQL one.
 
-    For tests of the tick and the commands that need no database; thread-safe.
+    For tests of the tick and the commands that need no database; thread-safe. It gives back
+    what the SQL store gives back — times as aware UTC, history rows with ids and with their
+    JSON values as JSON reads them — and, like the SQL store's unique key, refuses a second
+    history row for one scheduled (alert, slot, attempt), writing nothing of that call; so a
+    test that passes here does not fail for want of a real database.
     """
 
     def __init__(self) -> None:
@@ -90,49 +97,55 @@ class MemoryStateStore:
     def record(self, records: Sequence[Record], runner: str, now: datetime) -> list[str]:
         refused = []
         with self._lock:
+            new: dict[str, AlertState] = {}  # written only once every history row is valid
+            runs = []
             for item in records:
-                current = self.states.get(item.state.alert)
-                if current is None or (
-                    current.claimed_slot,
-                    current.attempt,
-                    current.lease_owner,
-                ) != (
-                    item.slot,
-                    item.attempt,
-                    runner,
-                ):
-                    refused.append(item.state.alert)
+                alert = item.state.alert
+                current = new.get(alert) or self.states.get(alert)
+                claim = (item.slot, item.attempt, runner)
+                if current is None or _claim_of(current) != claim:
+                    refused.append(alert)
                     continue
-                self._write(
-                    replace(
-                        item.state,
-                        claimed_slot=item.slot,
-                        attempt=item.attempt,
-                        completed_slot=item.slot,
-                        lease_owner=None,
-                        lease_expires=None,
-                        silenced_until=current.silenced_until,
-                        silence_reason=current.silence_reason,
-                    )
+                new[alert] = replace(
+                    item.state,
+                    claimed_slot=current.claimed_slot,
+                    attempt=item.attempt,
+                    completed_slot=item.slot,
+                    lease_owner=None,
+                    lease_expires=None,
+                    silenced_until=current.silenced_until,
+                    silence_reason=current.silence_reason,
                 )
-                self.executions.append(item.execution)
+                runs.append(item.execution)
+            self._add_runs(runs, "record runs")
+            for state in new.values():
+                self._write(state)
         return refused
 
     def record_missed(self, missed: Sequence[Execution], runner: str, now: datetime) -> int:
-        count = 0
         with self._lock:
+            new: dict[str, AlertState] = {}
+            runs = []
             for run in missed:
-                current = self.states.get(run.alert, AlertState(run.alert))
+                current = new.get(run.alert) or self.states.get(run.alert, AlertState(run.alert))
                 if run.slot is None or (
-                    current.claimed_slot is not None and current.claimed_slot >= run.slot
+                    current.claimed_slot is not None
+                    and not (current.claimed_slot < run.slot and _over(current, now))
                 ):
-                    continue
-                self._write(
-                    replace(current, claimed_slot=run.slot, completed_slot=run.slot, attempt=1)
+                    continue  # a newer slot was claimed, or a run is in flight
+                new[run.alert] = replace(
+                    current,
+                    claimed_slot=run.slot,
+                    completed_slot=run.slot,
+                    attempt=1,
+                    lease_owner=None,
+                    lease_expires=None,
                 )
-                self.executions.append(run)
-                count += 1
-        return count
+                runs.append(run)
+            self._add_runs(runs, "record missed slots")
+            for state in new.values():
+                self._write(state)
+        return len(runs)
 
     def baseline(self, slots: Sequence[tuple[str, datetime]], now: datetime) -> None:
         with self._lock:
@@ -149,12 +162,13 @@ class MemoryStateStore:
         self, new: AlertState, execution: Execution, revision: int, now: datetime
     ) -> bool:
         with self._lock:
-            self.executions.append(execution)
+            self._add_runs([execution], "record the run")
+            current = self.states.setdefault(new.alert, AlertState(new.alert))
             if self.revisions.get(new.alert, 0) != revision:
                 return False
-            current = self.states.get(new.alert, AlertState(new.alert))
-            claim = {f: getattr(current, f) for f in _CLAIM_FIELDS}
-            self._write(replace(new, **claim))
+            # a run by hand writes what the decision remembers, never a claim or a silence
+            kept = {name: getattr(current, name) for name in _NOT_DECIDED}
+            self._write(replace(new, **kept))
             return True
 
     def silence(
@@ -183,14 +197,77 @@ class MemoryStateStore:
 
     def prune(self, before: datetime, batch: int) -> int:
         with self._lock:
+            # oldest first: the list is in the order the rows were added, as ids are
             old = [run for run in self.executions if run.started_at < before][:batch]
-            for run in old:
-                self.executions.remove(run)
+            gone = {id(run) for run in old}
+            self.executions = [run for run in self.executions if id(run) not in gone]
         return len(old)
 
     def _write(self, new: AlertState) -> None:
-        self.states[new.alert] = new
+        self.states[new.alert] = _in_utc(new)
         self.revisions[new.alert] = self.revisions.get(new.alert, 0) + 1
+
+    def _add_runs(self, runs: Sequence[Execution], doing: str) -> None:
+        """Append history rows as the database would store them, or raise and add none."""
+        taken = {_run_key(run) for run in self.executions if run.slot is not None}
+        for run in runs:
+            key = _run_key(run)
+            if run.slot is not None and key in taken:
+                raise StateStoreError(
+                    f"the state database (in memory) could not {doing}: alert '{run.alert}' "
+                    f"already has a run for slot {run.slot.isoformat()}, attempt {run.attempt}"
+                )
+            taken.add(key)
+        next_id = max((run.id or 0 for run in self.executions), default=0) + 1
+        for number, run in enumerate(runs, start=next_id):
+            self.executions.append(_as_stored(run, number))
+
+
+_CLAIM_FIELDS = ("claimed_slot", "attempt", "lease_owner", "lease_expires", "completed_slot")
+_NOT_DECIDED = (*_CLAIM_FIELDS, "silenced_until", "silence_reason")
+
+
+def _claim_of(state: AlertState) -> tuple[datetime | None, int, str | None]:
+    return state.claimed_slot, state.attempt, state.lease_owner
+
+
+def _run_key(run: Execution) -> tuple[str, datetime | None, int]:
+    return run.alert, run.slot, run.attempt
+
+
+def _utc(instant: datetime | None) -> datetime | None:
+    return None if instant is None else instant.astimezone(UTC)
+
+
+def _in_utc(state: AlertState) -> AlertState:
+    """Return ``state`` with its times in UTC, as the state database gives them back."""
+    times: dict[str, object] = {
+        f.name: _utc(getattr(state, f.name))
+        for f in fields(state)
+        if isinstance(getattr(state, f.name), datetime)
+    }
+    if state.pending is not None:
+        times["pending"] = replace(state.pending, slot=state.pending.slot.astimezone(UTC))
+    return replace(state, **times)  # type: ignore[arg-type]
+
+
+def _as_stored(run: Execution, number: int) -> Execution:
+    """Return ``run`` as the history table gives it back: with an id, UTC times, JSON values."""
+
+    def json_value(value: object) -> Any:
+        return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+    return replace(
+        run,
+        id=number,
+        slot=_utc(run.slot),
+        started_at=run.started_at.astimezone(UTC),
+        finished_at=run.finished_at.astimezone(UTC),
+        actual_value=json_value(run.actual_value),
+        threshold=json_value(run.threshold),
+        context=json_value(dict(run.context)),
+        notifications=json_value(list(run.notifications)),
+    )
 
 
 def _over(state: AlertState, now: datetime) -> bool:
@@ -199,9 +276,6 @@ def _over(state: AlertState, now: datetime) -> bool:
         or state.lease_expires is None
         or state.lease_expires <= now
     )
-
-
-_CLAIM_FIELDS = ("claimed_slot", "attempt", "lease_owner", "lease_expires", "completed_slot")
 
 
 def _claimable(state: AlertState, slot: datetime, now: datetime) -> bool:

@@ -11,8 +11,11 @@ The single pass of DESIGN §2, composed from the pieces that do each step::
    what is due (and what was missed, and where new alerts start).
 3. **Claim, in waves.** While the deadline allows — an alert is only claimed if its query,
    running to its timeout, would end before the deadline — claim as many due alerts as there
-   are free workers. Unclaimed ones are left to the next tick, within their grace. A claim's
-   lease is the alert's timeout plus :data:`NOTIFY_MARGIN`.
+   are free workers. Unclaimed ones are left to the next tick, within their grace. An alert
+   whose timeout is longer than the whole deadline would fit no tick, so it is not left
+   (that would starve it for ever): it is claimed like any other until the deadline has
+   passed, and its run may outlast the tick. A claim's lease is the alert's timeout plus
+   :data:`NOTIFY_MARGIN`.
 4. **Run** each claimed alert on a bounded thread pool, at most ``max_connections`` at a time
    per data source: query, decide, notify (and re-send what a channel missed last run).
 5. **Record** finished runs in batches (state and history in one fenced transaction); a
@@ -41,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlsentinel.models import AlertState, QueryResult, Status, TriggeredBy
+from sqlsentinel.models import AlertState, Kind, QueryResult, Status, TriggeredBy
 
 if TYPE_CHECKING:
     from sqlsentinel.config import Alert, Config
@@ -115,6 +118,9 @@ class AlertRun:
     reason: str
     deliveries: tuple[Delivery, ...]
     state: AlertState
+    kind: Kind | None = None
+    """The new notification the decision called for — sent, failed, or not sent because the
+    alert has no ``notify`` entries; ``None`` when it held one back or had nothing to say."""
 
     @property
     def outcomes(self) -> list[ChannelOutcome]:
@@ -175,7 +181,7 @@ def run_alert(
     outcomes = [outcome for delivery in deliveries for outcome in delivery.outcomes]
     new = settle(alert, previous, result, decision, outcomes, entry_ids(alert), slot, now)
     new = replace(new, last_run_at=now, config_hash=alert.config_hash)
-    return AlertRun(result, decision.reason, tuple(deliveries), new)
+    return AlertRun(result, decision.reason, tuple(deliveries), new, decision.kind)
 
 
 def tick(
@@ -195,7 +201,8 @@ def tick(
 
     ``open_store`` is called only when there is work (the fast path never opens the state
     database); ``deadline`` is seconds from the start of the tick after which nothing new is
-    claimed. A ``dry_run`` claims nothing, records nothing and sends nothing.
+    claimed. A ``dry_run`` claims nothing, records nothing and sends nothing, but counts its
+    runs (and a channel that could not send) as the real tick would, slots included.
     """
     from sqlsentinel.scheduler.due import in_grace
 
@@ -208,7 +215,7 @@ def tick(
     store = open_store()
     runner = runner_id or new_runner_id()
     one = _Pass(config, store, summary, now=now, environ=environ, runner=runner,
-                workers=workers, deadline_at=started + deadline, clock=clock, sleep=sleep,
+                workers=workers, deadline=deadline, started=started, clock=clock, sleep=sleep,
                 dry_run=dry_run)  # fmt: skip
     one.run()
     summary.duration = clock() - started
@@ -228,16 +235,21 @@ class _Pass:
         environ: Mapping[str, str],
         runner: str,
         workers: int,
-        deadline_at: float,
+        deadline: float,
+        started: float,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
         dry_run: bool,
     ) -> None:
         self.config, self.store, self.summary = config, store, summary
         self.now, self.environ, self.runner = now, environ, runner
-        self.workers, self.deadline_at, self.clock = max(1, workers), deadline_at, clock
+        self.workers, self.clock = max(1, workers), clock
+        self.deadline, self.deadline_at = deadline, started + deadline
         self.sleep, self.dry_run = sleep, dry_run
         self.alerts = {alert.name: alert for alert in config.enabled_alerts}
+        # (alert, slot, attempt) of the runs whose decision called for a notification: with
+        # no notify entries nothing is sent, and that is not a notification held back
+        self.called_for: set[tuple[str, datetime, int]] = set()
         self.limits = {
             name: threading.Semaphore(source.max_connections)
             for name, source in config.data_sources.items()
@@ -284,8 +296,22 @@ class _Pass:
         return alert.timeout + NOTIFY_MARGIN
 
     def _fits(self, alert: Alert) -> bool:
-        """Say whether the alert's query, at its timeout, would end before the deadline."""
-        return self.clock() + alert.timeout.total_seconds() <= self.deadline_at
+        """Say whether the alert's query, at its timeout, would end before the deadline.
+
+        An alert whose timeout is longer than the whole deadline fits no tick: it fits while
+        the deadline has not passed, rather than being left to a next tick that could not
+        take it either.
+        """
+        left = self.deadline_at - self.clock()
+        timeout = alert.timeout.total_seconds()
+        if timeout > self.deadline and left > 0:
+            log.info(
+                "alert '%s': its timeout (%gs) is longer than the tick's deadline (%gs); "
+                "its run may outlast the tick",
+                alert.name, timeout, self.deadline,
+            )  # fmt: skip
+            return True
+        return timeout <= left
 
     def _claim_run_record(self, queue: list[Due]) -> None:
         from sqlsentinel.executor.state import Claim
@@ -331,6 +357,8 @@ class _Pass:
                 environ=self.environ, sleep=self.sleep, limits=self.limits,
             )  # fmt: skip
             result, reason, outcomes, new = run.result, run.reason, run.outcomes, run.state
+            if run.kind is not None:
+                self.called_for.add((alert.name, claimed.slot, claimed.attempt))
         except Exception as exc:  # a bug: the run is still recorded, the tick goes on
             log.exception("alert '%s': the run failed unexpectedly", alert.name)
             result = QueryResult(Status.ERROR, error=f"sqlsentinel failed: {type(exc).__name__}")
@@ -357,9 +385,9 @@ class _Pass:
                     run.alert, run.slot,
                 )  # fmt: skip
                 continue
-            self._count(run)
+            self._count(run, held_back=self._held_back(run))
 
-    def _count(self, run: Execution) -> None:
+    def _count(self, run: Execution, *, held_back: bool) -> None:
         summary = self.summary
         summary.ran += 1
         summary.runs.append(run)
@@ -370,8 +398,15 @@ class _Pass:
         delivered = [n for n in run.notifications if n.get("ok")]
         summary.notified += len(delivered)
         summary.undelivered += len(run.notifications) - len(delivered)
-        if not run.notifications and run.decision and not run.decision.startswith(("ok", "not")):
+        if held_back:
             summary.suppressed += 1
+
+    def _held_back(self, run: Execution) -> bool:
+        """Say whether the decision held a notification back (pending, silenced, cooldown,
+        a kind switched off) — not "nothing to say" (ok) nor "no one to tell" (no entries)."""
+        if run.notifications or not run.decision or run.decision.startswith(("ok", "not")):
+            return False
+        return (run.alert, run.slot, run.attempt) not in self.called_for
 
     def _dry_run(self, queue: list[Due], states: Mapping[str, AlertState]) -> None:
         from sqlsentinel.executor.history import Execution
@@ -381,11 +416,11 @@ class _Pass:
             for due in queue:
                 alert = self.alerts[due.alert]
                 previous = states.get(alert.name, AlertState(alert.name))
-                futures[alert.name] = pool.submit(
+                futures[due] = pool.submit(
                     run_alert, self.config, alert, previous, slot=due.slot, now=self.now,
                     environ=self.environ, dry_run=True, limits=self.limits,
                 )  # fmt: skip
-            for name, future in futures.items():
+            for due, future in futures.items():
                 alert_run = future.result()
                 would = [
                     f"{d.kind.value} via {', '.join(p.channel for p in d.previews)}"
@@ -393,11 +428,22 @@ class _Pass:
                 ]
                 reason = alert_run.reason + (f"; would send {'; '.join(would)}" if would else "")
                 run = Execution.of_run(
-                    self.alerts[name], alert_run.result, triggered_by=TriggeredBy.CRON,
-                    started_at=self.now, slot=None, decision=f"dry run: {reason}",
+                    self.alerts[due.alert], alert_run.result, triggered_by=TriggeredBy.CRON,
+                    started_at=self.now, slot=due.slot, decision=f"dry run: {reason}",
+                    coalesced=due.coalesced,
                 )  # fmt: skip
-                self.summary.ran += 1
-                self.summary.runs.append(run)
+                held_back = (
+                    alert_run.kind is None
+                    and not alert_run.deliveries
+                    and not alert_run.reason.startswith(("ok", "not"))
+                )
+                self._count(run, held_back=held_back)
+                # a channel that could not send is counted as the real tick would count it
+                self.summary.undelivered += sum(
+                    preview.error is not None
+                    for delivery in alert_run.deliveries
+                    for preview in delivery.previews
+                )
 
     def _housekeeping(self, states: Mapping[str, AlertState]) -> None:
         configured = {alert.name for alert in self.config.alerts}

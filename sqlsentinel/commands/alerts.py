@@ -71,6 +71,7 @@ def execute(args: argparse.Namespace) -> int:
     from sqlsentinel.commands.common import open_store
     from sqlsentinel.commands.scheduling import run_by_hand
     from sqlsentinel.config import load_config
+    from sqlsentinel.config.messages import printable
     from sqlsentinel.database.engines import engine_for
 
     config = load_config(args.config)
@@ -80,7 +81,8 @@ def execute(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     _, run = run_by_hand(config, alert, store, now, dry_run=args.dry_run)
     if run.result.error is not None:
-        log.warning("alert '%s' %s: %s", alert.name, run.result.status.value, run.result.error)
+        error = printable(run.result.error)  # it can quote data: no terminal control characters
+        log.warning("alert '%s' %s: %s", alert.name, run.result.status.value, error)
     emit(
         report.execution(alert, run, started_at=now, dry_run=args.dry_run, fmt=args.format),
         args.format,

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -27,11 +28,13 @@ log = logging.getLogger("sqlsentinel")
 
 def tick(args: argparse.Namespace) -> int:
     """Run one tick at ``--now`` (or the clock) and print its summary."""
+    started = time.monotonic()
     now = args.now or datetime.now(UTC)
     if not args.dry_run and _nothing_due(args.config, now):
-        from sqlsentinel import report
+        from sqlsentinel.tick import TickSummary
 
-        emit(report.tick_summary(None, now, fmt=args.format), args.format)
+        summary = TickSummary(fast_path=True, duration=time.monotonic() - started)
+        _say_nothing_due(summary, now, args.format)
         return EXIT_OK
     summary = _tick_once(args, now)
     return EXIT_FAILED if summary.failed else EXIT_OK
@@ -66,8 +69,28 @@ def _tick_once(args: argparse.Namespace, now: datetime) -> TickSummary:
     )
     if not args.dry_run and key is not None:
         remember(args.config, os.environ, config.alerts, now, key=key)
-    emit(report.tick_summary(summary, now, fmt=args.format), args.format)
+    if summary.fast_path:
+        _say_nothing_due(summary, now, args.format)
+    else:
+        emit(report.tick_summary(summary, now, fmt=args.format), args.format)
     return summary
+
+
+def _say_nothing_due(summary: TickSummary, now: datetime, fmt: str) -> None:
+    """Print the summary of a tick that found nothing due, with the standard library only.
+
+    The report package loads the config's models (pydantic), and the fast path exists so
+    that the usual minute, with nothing due, loads neither that nor SQLAlchemy. The JSON has
+    the same keys as any tick's, so that a program reading it needs no special case.
+    """
+    import json
+
+    from sqlsentinel.executor.history import utc_text
+
+    if fmt == "json":
+        emit(json.dumps({"now": utc_text(now), **summary.to_dict(), "runs": []}, indent=2), fmt)
+    else:
+        emit(f"tick at {utc_text(now)}: nothing due", fmt)
 
 
 def watch(args: argparse.Namespace) -> int:
@@ -81,24 +104,33 @@ def watch(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    log.info("watching %s: a tick at every minute boundary until SIGINT or SIGTERM", args.config)
     try:
-        return watch_loop(args, stop, clock=lambda: datetime.now(UTC))
+        return watch_loop(args, stop, clock=lambda: datetime.now(UTC), wait=stop.wait)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
 def watch_loop(
-    args: argparse.Namespace, stop: threading.Event, *, clock: Callable[[], datetime]
+    args: argparse.Namespace,
+    stop: threading.Event,
+    *,
+    clock: Callable[[], datetime],
+    wait: Callable[[float], bool],
 ) -> int:
-    """Run ``tick`` at each minute boundary ``clock`` reaches, until ``stop`` is set."""
+    """Run ``tick`` at each minute boundary ``clock`` reaches, until ``stop`` is set.
+
+    ``wait(seconds)`` sleeps until the boundary and returns True if it was woken to stop
+    (``stop.wait``); a test passes a fake, and no time passes.
+    """
     while not stop.is_set():
         now = clock()
         boundary = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        if stop.wait((boundary - now).total_seconds()):
+        if wait((boundary - now).total_seconds()):
             break
         try:
-            if not _nothing_due(args.config, boundary):
+            if not _nothing_due(args.config, boundary):  # a quiet minute prints nothing
                 _tick_once(args, boundary)
         except Exception as exc:  # one failed tick must not end the loop; the next may work
             log.error("the tick at %s failed: %s", boundary.isoformat(), exc)
@@ -114,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         return watch(args)
     config = load_config(args.config)
     store = open_store(config, args)
-    now = datetime.now(UTC)
+    now = args.now or datetime.now(UTC)  # a hidden --now, for tests and replays
     alerts = list(config.enabled_alerts)
     with ThreadPoolExecutor(max(1, args.workers), thread_name_prefix="sqlsentinel-run") as pool:
         runs = [

@@ -45,7 +45,7 @@ def silence(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     alert = config.alert(args.alert)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(microsecond=0)  # "until 12:30:05Z" reads better
     until = now + args.duration
     open_store(config, args).silence(alert.name, until, args.reason, now)
     print(f"alert '{alert.name}' is silenced until {utc_text(until)}")
@@ -67,6 +67,8 @@ def db_upgrade(args: argparse.Namespace) -> int:
     """Bring the state database to the schema this sqlsentinel needs."""
     import os
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from sqlsentinel.config import load_config
     from sqlsentinel.database.engines import check_driver, get_state_engine
     from sqlsentinel.database.schema import CURRENT_VERSION, schema_version, upgrade
@@ -74,28 +76,30 @@ def db_upgrade(args: argparse.Namespace) -> int:
     from sqlsentinel.redact import redact_url, redactor
 
     config = load_config(args.config)
-    url = state_url(config, args.state_url, os.environ)
+    url = state_url(config, getattr(args, "state_url", None), os.environ)
     redactor.add_url(url)
     check_driver(url, where="the state database")
+    where = f"the state database {redact_url(url)}"
     engine = get_state_engine(url)
     try:
         with engine.connect() as conn:
             before = schema_version(conn)
             conn.rollback()
-        after = upgrade(engine)
-    except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if isinstance(exc, SQLAlchemyError):
+        if before is not None and before > CURRENT_VERSION:
             raise StateStoreError(
-                f"the state database {redact_url(url)} could not be upgraded: {exc}"
-            ) from exc
-        raise
-    if before == after:
-        print(f"the state database {redact_url(url)} is at schema version {after}: up to date")
+                f"{where} is at schema version {before}, newer than this sqlsentinel knows "
+                f"({CURRENT_VERSION}); upgrade sqlsentinel"
+            )
+        after = upgrade(engine)
+    except SQLAlchemyError as exc:
+        # one line, as every other state-database error: the driver's first line, masked
+        cause = getattr(exc, "orig", None) or exc
+        first = " ".join(str(cause).split("\n")[0].split()) or type(cause).__name__
+        raise StateStoreError(f"{where} could not be upgraded: {redactor.scrub(first)}") from exc
+    if before is None:
+        print(f"created the sqlsentinel tables in {where}, at schema version {after}")
+    elif before == after:
+        print(f"{where} is at schema version {after}: up to date")
     else:
-        print(
-            f"upgraded the state database {redact_url(url)} from schema version "
-            f"{before or 0} to {after} (this sqlsentinel needs {CURRENT_VERSION})"
-        )
+        print(f"upgraded {where} from schema version {before} to {after}")
     return EXIT_OK

@@ -145,7 +145,11 @@ def get_state_engine(url: str) -> Engine:
     Separate from data-source engines (the same URL may be both): state transactions write.
     On SQLite every transaction begins ``IMMEDIATE`` (the database's one write lock, so that
     concurrent ticks serialise instead of failing to upgrade a read lock), in WAL mode with
-    a 30-second busy timeout; a new state file is created readable by its owner only.
+    a 30-second busy timeout; a new state file is created readable by its owner only. On
+    MySQL/MariaDB transactions are ``READ COMMITTED``, as on PostgreSQL: under InnoDB's
+    default (REPEATABLE READ) a claim's ``SELECT … FOR UPDATE`` also locks the row after each
+    one it reads, and another runner's ``SKIP LOCKED`` would then pass over alerts that no
+    one is claiming.
     """
     return _cached(resolve_url(url), state=True)
 
@@ -158,7 +162,7 @@ def _cached(url: str, *, state: bool) -> Engine:
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _create(url)
+            engine = _create(url, state=state)
             if state and url.startswith("sqlite"):
                 _prepare_sqlite_state(engine)
             _engines[key] = engine
@@ -188,19 +192,22 @@ def _prepare_sqlite_state(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _create(url: str) -> Engine:
+def _create(url: str, *, state: bool = False) -> Engine:
     from sqlalchemy import create_engine
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     redactor.add_url(url)
     dialect, _, _ = _split(url)
     connect_args: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if dialect == "postgresql":
         connect_args = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "sqlsentinel"}
     elif dialect in ("mysql", "mariadb"):
         connect_args = {"connect_timeout": CONNECT_TIMEOUT}
+        if state:
+            options["isolation_level"] = "READ COMMITTED"  # see get_state_engine
     try:
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
     except NoSuchModuleError:
         raise ConfigError(
             f"SQLAlchemy has no dialect for '{dialect}' ({redact_url(url)}); install the "

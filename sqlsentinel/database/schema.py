@@ -2,7 +2,8 @@
 
 The same SQLAlchemy Core metadata serves SQLite, PostgreSQL and MariaDB/MySQL. Times are
 stored as naive UTC (``DATETIME(6)`` on MySQL, so microseconds survive); JSON is stored as
-text, which every dialect reads the same way.
+text, which every dialect reads the same way; on MySQL the tables are ``utf8mb4`` with a binary
+collation, so alert names compare exactly everywhere.
 
 Versions are recorded in ``sqlsentinel_schema``. :func:`ensure_schema` creates an empty
 database at the current version on first use; a database at an older version is refused with
@@ -13,9 +14,9 @@ ordered :data:`MIGRATIONS` under a lock, so two runners starting at once cannot 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -56,12 +57,17 @@ metadata = MetaData()
 # Microseconds on MySQL/MariaDB (plain DATETIME drops them); naive UTC everywhere.
 Timestamp = DateTime(timezone=False).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 Name = String(255)  # alert names are at most 200 characters; 255 stays indexable on MySQL
+# MySQL/MariaDB compare text case- and accent-insensitively by default, which would make
+# the alerts 'Revenue' and 'revenue' share one state row; binary collation keeps names exact,
+# as SQLite and PostgreSQL do.
+MYSQL_TABLE: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 schema = Table(
     "sqlsentinel_schema",
     metadata,
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("applied_at", Timestamp, nullable=False),
+    **MYSQL_TABLE,
 )
 
 state = Table(
@@ -91,6 +97,7 @@ state = Table(
     Column("revision", Integer, nullable=False, default=0),  # bumped by every write
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    **MYSQL_TABLE,
 )
 
 executions = Table(
@@ -120,6 +127,7 @@ executions = Table(
     UniqueConstraint("alert", "slot", "attempt", name="uq_sqlsentinel_executions_run"),
     Index("ix_sqlsentinel_executions_alert_id", "alert", "id"),
     Index("ix_sqlsentinel_executions_started", "started_at"),
+    **MYSQL_TABLE,
 )
 
 configs = Table(
@@ -129,6 +137,7 @@ configs = Table(
     Column("alert", Name, nullable=False),
     Column("definition", Text, nullable=False),  # JSON, secrets left out
     Column("first_seen_at", Timestamp, nullable=False),
+    **MYSQL_TABLE,
 )
 
 
@@ -159,10 +168,16 @@ def ensure_schema(engine: Engine, *, upgrade_command: str = "sqlsentinel db upgr
 
     Returns the version. An older schema is a ``StateStoreError`` naming the command that
     upgrades it — a tick never migrates behind an operator's back.
+
+    The first read takes no lock, and may see another runner halfway through creating or
+    upgrading the tables (MySQL commits each DDL statement at once, so its tables show
+    before its version row). So any version but ours is read again under the migration lock,
+    which waits for such a runner to finish, before it is refused; and a database without
+    our tables is created under that lock by :func:`upgrade`.
     """
-    with engine.connect() as conn:
-        version = schema_version(conn)
-        conn.rollback()
+    version = _read_version(engine)
+    if version is not None and version != CURRENT_VERSION:
+        version = _read_version(engine, locked=True)
     if version is None:
         return upgrade(engine)
     if version < CURRENT_VERSION:
@@ -175,6 +190,14 @@ def ensure_schema(engine: Engine, *, upgrade_command: str = "sqlsentinel db upgr
             f"the state database is at schema version {version}, newer than this sqlsentinel "
             f"knows ({CURRENT_VERSION}); upgrade sqlsentinel"
         )
+    return version
+
+
+def _read_version(engine: Engine, *, locked: bool = False) -> int | None:
+    with engine.connect() as conn:
+        with _migration_lock(conn) if locked else nullcontext():
+            version = schema_version(conn)
+        conn.rollback()
     return version
 
 

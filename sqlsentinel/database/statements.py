@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +40,12 @@ def from_db(value: datetime | None) -> datetime | None:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    """Return ``value`` as JSON text, keys in their order (a query's columns keep theirs)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def from_json(text: str | None) -> Any:
+    """Return the value of stored JSON text (``None`` for NULL)."""
     return None if text is None else json.loads(text)
 
 
@@ -84,11 +87,18 @@ def decision_values(new: AlertState, now: datetime) -> dict[str, Any]:
         "last_notified_at": to_db(new.last_notified_at),
         "last_notified_kind": new.last_notified_kind.value if new.last_notified_kind else None,
         "error_notified_at": to_db(new.error_notified_at),
-        "pending": to_json(new.pending.to_dict()) if new.pending else None,
+        "pending": pending_json(new.pending),
         "config_hash": new.config_hash,
         "updated_at": to_db(now),
         "revision": state.c.revision + 1,
     }
+
+
+def pending_json(pending: Pending | None) -> str | None:
+    """Return a pending notification as stored: JSON, its slot in UTC like every stored time."""
+    if pending is None:
+        return None
+    return to_json(replace(pending, slot=pending.slot.astimezone(UTC)).to_dict())
 
 
 def execution_values(run: Execution) -> dict[str, Any]:
@@ -258,7 +268,9 @@ def baseline_row(alert: str, slot: datetime, now: datetime) -> Any:
     return (
         update(state)
         .where(state.c.alert == alert, state.c.claimed_slot.is_(None))
-        .values(claimed_slot=s, completed_slot=s, updated_at=to_db(now))
+        .values(
+            claimed_slot=s, completed_slot=s, updated_at=to_db(now), revision=state.c.revision + 1
+        )
     )
 
 

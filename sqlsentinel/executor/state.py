@@ -7,7 +7,8 @@ memory. Every statement it runs is built by a named function in
 
 **Claiming** ``(alert, slot)`` — exactly one runner wins each, however many ticks overlap:
 
-1. Insert the state rows that do not exist yet (a conflict means another runner did).
+1. Insert the state rows that do not exist yet, in name order (a conflict means another
+   runner did; one order for all runners means they cannot deadlock on each other's rows).
 2. In one transaction, select the rows that are still claimable for their slot — never
    claimed, claimed for an older slot, or claimed for this slot by a runner whose lease
    expired before it completed — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and MariaDB, so a
@@ -147,12 +148,17 @@ class SqlStateStore:
     ) -> SqlStateStore:
         """Connect to the state database at ``url``, creating its tables on first use.
 
-        Raises ``StateStoreError`` (exit code 3) when it cannot be reached or is at another
-        schema version.
+        Raises ``StateStoreError`` (exit code 3) when it cannot be reached (for SQLite: its
+        file cannot be created or opened) or is at another schema version.
         """
         from sqlsentinel.database.engines import get_state_engine
 
-        engine = get_state_engine(url)
+        try:
+            engine = get_state_engine(url)  # creates a new SQLite file, owner-only
+        except OSError as exc:
+            raise StateStoreError(
+                f"the state database {redact_url(url)} could not be created: {exc}"
+            ) from exc
         store = cls(engine)
         with store._errors("open"):
             ensure_schema(engine, upgrade_command=upgrade_command)
@@ -295,7 +301,9 @@ class SqlStateStore:
 
     def _ensure_rows(self, conn: Connection, alerts: Sequence[str], now: datetime) -> None:
         existing = set(conn.execute(statements.select_existing(alerts)).scalars())
-        missing = [name for name in dict.fromkeys(alerts) if name not in existing]
+        # in one order for every runner: two runners inserting overlapping rows in different
+        # orders would each wait for a row the other inserted (a deadlock on PostgreSQL)
+        missing = sorted(set(alerts) - existing)
         if missing:
             conn.execute(statements.insert_missing_states(self.dialect, missing, now))
 

@@ -89,7 +89,7 @@ def history(runs: Sequence[Execution], *, fmt: str = "text") -> str:
 def _notes(run: Execution) -> str:
     parts = []
     if run.error:
-        parts.append(run.error)
+        parts.append(show(run.error))
     sent = [
         f"{n.get('channel')} {n.get('kind')} {'delivered' if n.get('ok') else 'NOT delivered'}"
         for n in run.notifications
@@ -140,7 +140,7 @@ def status(
         lines.append(f"  notified      {last or 'never'}")
         lines.append(f"  next run      {item['next_run'] or '-'}")
         if item["silenced_until"]:
-            reason = f" ({item['silence_reason']})" if item["silence_reason"] else ""
+            reason = f" ({show(item['silence_reason'])})" if item["silence_reason"] else ""
             lines.append(f"  silenced      until {item['silenced_until']}{reason}")
         if item["pending"]:
             lines.append(f"  owed          {item['pending']}")

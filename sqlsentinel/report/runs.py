@@ -43,13 +43,13 @@ def execution(
         )
     rows = [("alert", alert.name), ("status", result.status.value)]
     if result.error is not None:
-        rows.append(("error", result.error))
+        rows.append(("error", show(result.error)))
     else:
         rows += [("actual", show(result.actual_value)), ("threshold", show(result.threshold))]
         for index, (key, value) in enumerate(result.context.items()):
             rows.append(("context" if index == 0 else "", f"{key}: {show(value)}"))
     rows += [("duration", f"{result.duration_ms} ms"), ("database", alert.database)]
-    rows.append(("decision", run.reason))
+    rows.append(("decision", show(run.reason)))
     if not run.deliveries:
         rows.append(("notify", "nothing"))
     elif not alert.notify:
@@ -79,7 +79,7 @@ def _delivery_text(sent: Delivery) -> str:
             lines.append(
                 preview.rendered.rstrip()
                 if preview.error is None
-                else f"CANNOT BE SENT: {preview.error}"
+                else f"CANNOT BE SENT: {show(preview.error)}"
             )
         return "\n".join(lines)
     lines = []
@@ -88,7 +88,7 @@ def _delivery_text(sent: Delivery) -> str:
         if outcome.ok:
             what = f"{outcome.kind.value} delivered ({attempts})"
         else:
-            what = f"{outcome.kind.value} NOT delivered after {attempts}: {outcome.error}"
+            what = f"{outcome.kind.value} NOT delivered after {attempts}: {show(outcome.error)}"
         label = "notified" if index == 0 else ""
         lines.append(f"{label:<10} {outcome.channel} to {outcome.target}: {what}")
     return "\n".join(lines)
@@ -102,18 +102,14 @@ def _run_line(run: Execution, width: int) -> str:
         f"{n.get('channel')} {n.get('kind')} {'delivered' if n.get('ok') else 'FAILED'}"
         for n in run.notifications
     ]
-    notes = run.error or run.decision or ""
+    notes = show(run.error or run.decision or "")
     if sent:
         notes += f" -> {', '.join(sent)}"
     return f"  {run.alert:<{width}}  {run.status:<7}{values}  {notes}".rstrip()
 
 
-def tick_summary(summary: TickSummary | None, now: datetime, *, fmt: str = "text") -> str:
-    """Describe a tick; ``None`` is a tick that took the fast path (nothing due)."""
-    if summary is None:
-        if fmt == "json":
-            return to_json({"now": utc_text(now), "due": 0, "fast_path": True, "runs": []})
-        return f"tick at {utc_text(now)}: nothing due"
+def tick_summary(summary: TickSummary, now: datetime, *, fmt: str = "text") -> str:
+    """Describe a tick that did the work (the fast path prints its own line, see ``tick``)."""
     if fmt == "json":
         return to_json(
             {
@@ -122,8 +118,6 @@ def tick_summary(summary: TickSummary | None, now: datetime, *, fmt: str = "text
                 "runs": [_run_json(r) for r in summary.runs],
             }
         )
-    if summary.fast_path:
-        return f"tick at {utc_text(now)}: nothing due"
     head = (
         f"tick at {utc_text(now)}: {summary.due} due, {summary.claimed} claimed, "
         f"{summary.ran} ran ({summary.fired} firing, {summary.errors} failed), "

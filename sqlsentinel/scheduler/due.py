@@ -22,11 +22,12 @@ For each **enabled** alert, in config order:
 6. If ``last`` is ``None`` or ``s > last``:
 
    a. within the grace (``now - s <= misfire_grace``): :class:`Due`, standing for the
-      ``coalesced`` slots strictly between ``last`` and ``s`` (0 for a new alert);
+      ``coalesced`` slots strictly between ``last`` and ``s`` (0 for a new alert), plus
+      ``last`` itself when its run never completed (step 4: lost, so counted here);
    b. beyond the grace, for a new alert: a *baseline* — the tick records ``s`` as where the
       alert starts, with no history row, since the alert did not exist at ``s``;
    c. beyond the grace otherwise: :class:`Missed` for ``s``, with the older slots since
-      ``last`` as its ``coalesced`` count.
+      ``last`` (and ``last``, if it never completed) as its ``coalesced`` count.
 
 Counts of coalesced slots stop at :data:`COALESCE_CAP`, so that a minutely alert after a
 year of downtime costs a bounded amount of work; a count equal to the cap means "at least".
@@ -150,6 +151,9 @@ def plan(alerts: Iterable[Alert], states: Mapping[str, AlertState], now: datetim
         if state is not None and _in_flight(state, now):
             continue  # the previous slot's run still holds its lease: let it finish and record
         coalesced = count_between(alert.schedule, last, slot)
+        if state is not None and state.completed_slot != last:
+            # its runner died and its lease ran out after the grace: no row says it ran
+            coalesced = min(coalesced + 1, COALESCE_CAP)
         if within:
             due.append(Due(alert.name, slot, coalesced))
         else:

@@ -145,7 +145,8 @@ def test_a_slot_whose_lease_expired_beyond_its_grace_is_lost_and_counted_by_the_
     states = {"a": running("a", slot, lease_expires=utc("2026-05-01T12:04"))}
     assert plan([every_ten], states, utc("2026-05-01T12:06")) == Plan()
     later = plan([every_ten], states, utc("2026-05-01T12:20:05"))
-    assert later.due == (Due("a", utc("2026-05-01T12:20"), coalesced=1),)
+    # 12:00 (claimed, never completed) and 12:10 (never claimed)
+    assert later.due == (Due("a", utc("2026-05-01T12:20"), coalesced=2),)
 
 
 def test_a_claim_without_a_lease_is_never_retried() -> None:
